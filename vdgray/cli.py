@@ -1,0 +1,67 @@
+"""The `vdgray` console script: one click group built from a table of subcommands.
+
+Subcommands are imported lazily so `vdgray --help` is instant. Every `VdgrayError` becomes a
+single `error: ...` line on stderr and exit code 2; the README's command list is checked
+against `COMMANDS` by a test.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from vdgray.errors import VdgrayError
+
+# name -> ("module:attribute" of a click.Command, one-line help). Only commands that work.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("vdgray.data.synthetic.stage:command", "Write a synthetic CIR world to a URI."),
+    "demo": ("vdgray.demo:command", "Run the whole pipeline on the built-in synthetic world."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported only when invoked."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        target, _ = COMMANDS[name]
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vdgray")
+def cli():
+    """vdgray: make composed-image-retrieval training data with a Visual Delta Generator,
+    then train and serve the retriever, on Ray."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit code (0 ok, 2 user error)."""
+    try:
+        cli.main(args=argv, prog_name="vdgray", standalone_mode=False)
+    except VdgrayError as e:
+        click.echo(f"error: {e}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Typed stage configs: YAML files plus `key.sub=value` overrides, validated by pydantic.
+
+Every stage config subclasses `StageConfig` (unknown keys are rejected). `load_config` merges
+the YAML file and the overrides and turns pydantic's errors into one line that names the
+file and the dotted key, so a typo never reaches a stage as a silent default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from vdgray.errors import ConfigError
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class StageConfig(BaseModel):
+    """Base of every stage config: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split `a.b=value` into (['a', 'b'], value), the value parsed as a YAML scalar or list."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r}: expected key.sub=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {item!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """Set each dotted override in a nested dict, creating intermediate mappings."""
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(
+                    f"override {item!r}: {'.'.join(path[:-1])} is a value, not a section"
+                )
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping; a missing file, bad YAML or a non-mapping is a ConfigError."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p}: not found")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {p}{where}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """One line per problem: `source: key a.b: message (got value)`."""
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(x) for x in e["loc"]) or "(root)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "missing":
+            msg = "required value is missing"
+        got = "" if e["type"] in ("missing",) else f" (got {e.get('input')!r})"
+        if e["type"] == "extra_forbidden":
+            got = ""
+        lines.append(f"{source}: key {key}: {msg}{got}")
+    return "; ".join(lines)
+
+
+def load_config(
+    cls: type[C],
+    path: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    base: dict | None = None,
+) -> C:
+    """Build `cls` from defaults < `base` < YAML file < overrides; raise ConfigError on any problem."""
+    data: dict = dict(base or {})
+    source = "overrides"
+    if path is not None:
+        data = _deep_merge(data, read_yaml(path))
+        source = f"config file {path}"
+        if overrides:
+            source += " with overrides"
+    data = apply_overrides(data, list(overrides))
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from None
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def resolved(cfg: BaseModel) -> dict:
+    """The config as plain JSON data, for manifests."""
+    return cfg.model_dump(mode="json")

@@ -1,0 +1,25 @@
+"""User-facing errors: one clear line (which file, which field, what was expected).
+
+The CLI prints `error: <message>` for any `VdgrayError` and exits non-zero, so code that
+detects bad input raises one of these instead of letting a library traceback escape.
+"""
+
+
+class VdgrayError(Exception):
+    """Base class of every error the CLI reports as a single line."""
+
+
+class ConfigError(VdgrayError):
+    """A config file or override is invalid (unknown key, wrong type, missing value)."""
+
+
+class StorageError(VdgrayError):
+    """A URI cannot be read or written (bad URI, missing object, unreachable S3)."""
+
+
+class DataFormatError(VdgrayError):
+    """An input dataset is malformed (missing file, bad record, image listed but absent)."""
+
+
+class IncompleteOutputError(StorageError):
+    """An output prefix has no `_manifest.json`: the stage that writes it did not finish."""

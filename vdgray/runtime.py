@@ -1,0 +1,45 @@
+"""Starting or joining Ray from a stage, never at import time."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RayConfig(BaseModel):
+    """Where the stage runs: an existing cluster (`address`) or a local one it starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(
+        None, description="Ray cluster address ('auto', 'ray://host:10001'); None starts a local Ray."
+    )
+    num_cpus: int | None = Field(
+        None, ge=1, description="CPUs of a locally started Ray (default: all of this machine's)."
+    )
+    num_gpus: int | None = Field(None, ge=0, description="GPUs of a locally started Ray.")
+    object_store_memory: int | None = Field(
+        None, ge=78_643_200, description="Object store bytes of a locally started Ray."
+    )
+
+
+def ensure_ray(cfg: RayConfig | None = None) -> None:
+    """Connect to the configured cluster, or start a local Ray, unless Ray is already up."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    cfg = cfg or RayConfig()
+    address = cfg.address or os.environ.get("RAY_ADDRESS") or None
+    kwargs: dict = {"log_to_driver": True, "include_dashboard": False}
+    if address:
+        ray.init(address=address, **{k: v for k, v in kwargs.items() if k != "include_dashboard"})
+        return
+    if cfg.num_cpus is not None:
+        kwargs["num_cpus"] = cfg.num_cpus
+    if cfg.num_gpus is not None:
+        kwargs["num_gpus"] = cfg.num_gpus
+    if cfg.object_store_memory is not None:
+        kwargs["object_store_memory"] = cfg.object_store_memory
+    ray.init(**kwargs)
