@@ -1,0 +1,33 @@
+"""`vdgray bench`: a lazy group of benchmarks, one module each."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> ("module:attribute" of a click.Command, one-line help)
+BENCHES: dict[str, tuple[str, str]] = {
+    "embed": ("vdgray.bench.embed:command", "Ray Data embedding throughput vs a plain torch loop."),
+    "mine": ("vdgray.bench.mine:command", "FAISS IVF vs exact all-neighbour search: time, memory, recall."),
+}
+
+
+class _LazyBenchGroup(click.Group):
+    def list_commands(self, ctx):
+        return list(BENCHES)
+
+    def get_command(self, ctx, name):
+        if name not in BENCHES:
+            return None
+        module, attr = BENCHES[name][0].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter):
+        with formatter.section("Benchmarks"):
+            formatter.write_dl([(n, h) for n, (_, h) in BENCHES.items()])
+
+
+@click.group(cls=_LazyBenchGroup)
+def command():
+    """Measure speed and memory; print a table and write JSON."""
