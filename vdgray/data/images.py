@@ -1,0 +1,71 @@
+"""Image-folder helpers shared by the benchmark loaders (CIRR, FashionIQ).
+
+Benchmarks list images by relative path under an image root that may be local or on S3.
+Checking that each listed image exists must cost one listing, not one request per image,
+and a bad path must be reported with the file that listed it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+
+from vdgray import storage
+from vdgray.errors import DataFormatError
+
+
+def clean_relpath(rel: str, where: str) -> str:
+    """Normalise a listed relative path ("./dev/x.png" -> "dev/x.png"); reject escapes.
+
+    `where` names the file and record that listed it, for the error message.
+    """
+    if not isinstance(rel, str) or not rel.strip():
+        raise DataFormatError(f"{where}: image path must be a non-empty string, got {rel!r}")
+    parts = [p for p in rel.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts or rel.startswith("/"):
+        raise DataFormatError(f"{where}: image path {rel!r} must be relative to the image root")
+    return "/".join(parts)
+
+
+def image_uri(root: str, rel: str) -> str:
+    """URI of a cleaned relative path under an image root (local or s3://)."""
+    return storage.join(root, *rel.split("/"))
+
+
+def relative_listing(root: str) -> set[str]:
+    """Every file under `root` as a '/'-separated path relative to it (one listing call)."""
+    files = storage.list_files(root)
+    if storage.is_s3(root):
+        base = root.rstrip("/") + "/"
+        return {f[len(base):] for f in files if f.startswith(base)}
+    _, base = storage.filesystem(root)
+    return {os.path.relpath(f, base).replace(os.sep, "/") for f in files}
+
+
+def missing_message(missing: list[str], total: int, listed_in: str, root: str) -> str:
+    """One line naming the first missing images, how many, where listed and where looked."""
+    shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+    return (f"{listed_in}: {len(missing)} of {total} listed images are absent under {root} "
+            f"(first: {shown})")
+
+
+def check_present(rels: Iterable[tuple[str, str]], root: str, listed_in: str) -> None:
+    """Raise DataFormatError if any (name, relpath) is not a file under `root`."""
+    rels = list(rels)
+    present = relative_listing(root)
+    missing = [name for name, rel in rels if rel not in present]
+    if missing:
+        raise DataFormatError(missing_message(missing, len(rels), listed_in, root))
+
+
+def decode_rgb(data: bytes, name: str):
+    """Decode image bytes to an RGB PIL image; an undecodable file names the image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DataFormatError(f"{name}: cannot decode image ({e})") from None
+    return img.convert("RGB")
