@@ -70,7 +70,7 @@ def _chunks(n_rows: int, n_cols: int):
 
 
 def _block(scores: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    block = np.array(scores[lo:hi], dtype=np.float64)
+    block = np.array(scores[lo:hi], dtype=np.result_type(scores.dtype, np.float32))
     if np.isnan(block).any():
         bad = lo + int(np.flatnonzero(np.isnan(block).any(axis=1))[0])
         raise ValueError(f"scores row {bad} contains NaN")
