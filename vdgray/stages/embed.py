@@ -1,0 +1,191 @@
+"""`vdgray embed`: gallery images -> L2-normalised embeddings (Parquet shards + manifest).
+
+Ray Data streams the gallery through two steps: decode + preprocess in plain tasks (cheap,
+CPU, scales with the read), then the encoder in a callable class on an actor pool (the model
+loads once per actor; one GPU per actor on GPU clusters, a fraction of a CPU here so read and
+decode tasks always have CPU left and the pipeline cannot starve). Images that fail to decode
+are dropped from the stream by the decode task and written as tiny (image_id, reason) side
+files, so the job never aborts on one bad image, never collects images on the driver, and
+the manifest lists every failure: counts.images + counts.failed == gallery rows, checked.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import click
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, field_validator
+
+from vdgray import manifest, storage
+from vdgray.config import StageConfig, resolved
+from vdgray.errors import ConfigError, IncompleteOutputError
+from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.stage_options import build_config, config_options
+
+FAILURES_DIR = "_failures"
+DECODE_RETRIES = 3
+
+
+class EmbedConfig(StageConfig):
+    """Settings of the embed stage."""
+
+    gallery: str = Field(..., description="Gallery URI: synthetic world, Parquet (image_id, image), or image folder; local or s3://.")
+    output: str = Field(..., description="Output prefix for the embeddings Parquet shards and _manifest.json.")
+    model: str = Field("tiny-clip", description="Encoder: a registered name (tiny-clip, world-clip-random) or a model directory / s3:// URI.")
+    batch_size: int = Field(64, ge=1, description="Images per encoder batch.")
+    concurrency: int = Field(1, ge=1, description="Encoder actors in the pool.")
+    num_cpus_per_actor: float = Field(1.0, gt=0, description="CPUs reserved per encoder actor (fractional; leave some for decode tasks).")
+    decode_num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per decode task.")
+    torch_threads: int | None = Field(None, ge=1, description="torch threads per actor (default: max(1, round(num_cpus_per_actor))).")
+    use_gpu: Literal["auto", "true", "false"] | bool = Field("auto", description="One GPU per actor: auto (when the cluster has GPUs), true or false.")
+    overwrite: bool = Field(False, description="Redo a finished output instead of returning it.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
+
+    @field_validator("gallery", "output")
+    @classmethod
+    def _uri(cls, v: str) -> str:
+        storage.check_uri(v)
+        return v.rstrip("/")
+
+
+def _wants_gpu(setting) -> bool:
+    import ray
+
+    if setting in (True, "true"):
+        if ray.cluster_resources().get("GPU", 0) < 1:
+            raise ConfigError("use_gpu=true but the Ray cluster has no GPU (set use_gpu=auto or false)")
+        return True
+    if setting in (False, "false"):
+        return False
+    return ray.cluster_resources().get("GPU", 0) >= 1
+
+
+class EmbedImages:
+    """Encoder actor: pixel values -> (image_id, embedding fixed_size_list<float32>[D])."""
+
+    def __init__(self, model: str, torch_threads: int = 1, device: str = "cpu"):
+        import torch
+
+        from vdgray.models.registry import load_encoder
+
+        torch.set_num_threads(torch_threads)
+        self.encoder = load_encoder(model).to(device)
+        self.dim = self.encoder.dim
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
+        import torch
+
+        pixels = torch.from_numpy(np.ascontiguousarray(batch["pixel_values"], dtype=np.float32))
+        emb = self.encoder.encode_images(pixels).numpy().astype(np.float32, copy=False)
+        flat = pa.array(emb.reshape(-1), pa.float32())
+        return pa.table({
+            "image_id": pa.array([str(x) for x in batch["image_id"]], pa.string()),
+            "embedding": pa.FixedSizeListArray.from_arrays(flat, self.dim),
+        })
+
+
+def _processor_of(model: str):
+    """The encoder's image processor and input size, loaded once on the driver for the tasks."""
+    from vdgray.models.registry import load_encoder
+
+    enc = load_encoder(model)
+    return enc.processor, enc.image_size, enc.dim, enc.name
+
+
+def run(cfg: EmbedConfig) -> dict:
+    """Embed every decodable gallery image; returns a summary (counts, files, wall time)."""
+    import ray
+
+    from vdgray.data.gallery import (
+        Decoder,
+        collect_failures,
+        gallery_rows,
+        read_gallery,
+        resolve_gallery,
+    )
+
+    t0 = time.time()
+    storage.ensure_bucket(cfg.output)
+    if manifest.is_complete(cfg.output, "embeddings") and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, "embeddings")
+        click.echo(f"embed: {cfg.output} is already complete (set overwrite=true to redo)")
+        return {"output": cfg.output, "skipped": True, **doc["counts"]}
+    storage.delete_prefix(cfg.output)  # partial or overwritten output: start clean
+
+    src = resolve_gallery(cfg.gallery)
+    n_rows = gallery_rows(src)
+    processor, image_size, dim, name = _processor_of(cfg.model)
+    ensure_ray(cfg.ray)
+    gpu = _wants_gpu(cfg.use_gpu)
+    threads = cfg.torch_threads or max(1, round(cfg.num_cpus_per_actor))
+    failures_uri = storage.join(cfg.output, FAILURES_DIR)
+
+    ds = read_gallery(cfg.gallery, src, num_cpus=cfg.decode_num_cpus)
+    ds = ds.map_batches(
+        Decoder(processor, image_size, failures_uri),
+        batch_size=cfg.batch_size, batch_format="numpy",
+        num_cpus=cfg.decode_num_cpus,
+        # Task-only remote args differ from the actors', so Ray Data never fuses decode into
+        # the encoder actors: decode stays in tasks, running beside the model, not in turn.
+        max_retries=DECODE_RETRIES,
+    )
+    ds = ds.map_batches(
+        EmbedImages,
+        fn_constructor_kwargs={"model": cfg.model, "torch_threads": threads,
+                               "device": "cuda" if gpu else "cpu"},
+        batch_size=cfg.batch_size, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
+        num_cpus=0 if gpu else cfg.num_cpus_per_actor, num_gpus=1 if gpu else 0,
+    )
+    fs, path = storage.filesystem(cfg.output)
+    ds.write_parquet(path, filesystem=fs)
+
+    failures = collect_failures(failures_uri)
+    storage.delete_prefix(failures_uri)
+    files = [f for f in storage.list_files(cfg.output, suffix=".parquet")]
+    rel = [f[len(cfg.output) + 1:] if storage.is_s3(cfg.output) else _rel_local(cfg.output, f)
+           for f in files]
+    n_ok = sum(_rows(f) for f in files)
+    if n_ok + len(failures) != n_rows:
+        raise IncompleteOutputError(
+            f"{cfg.output}: {n_ok} embeddings + {len(failures)} failures != {n_rows} gallery rows "
+            f"in {cfg.gallery} (duplicate image_ids in the gallery, or a lost batch)"
+        )
+    wall = time.time() - t0
+    manifest.write_manifest(
+        cfg.output, stage="embeddings", config=resolved(cfg), inputs={"gallery": cfg.gallery},
+        counts={"images": n_ok, "failed": len(failures)}, files=rel, wall_time_s=wall,
+        failures=failures, extra={"encoder": name, "dim": dim},
+    )
+    click.echo(f"embed: {n_ok} images embedded, {len(failures)} failed, dim {dim}, "
+               f"{wall:.1f}s -> {cfg.output}")
+    return {"output": cfg.output, "images": n_ok, "failed": len(failures), "dim": dim,
+            "files": len(rel), "wall_time_s": wall}
+
+
+def _rel_local(root: str, f: str) -> str:
+    from pathlib import Path
+
+    return Path(f).relative_to(Path(root).absolute()).as_posix()
+
+
+def _rows(uri: str) -> int:
+    import pyarrow.parquet as pq
+
+    fs, path = storage.filesystem(uri)
+    return pq.ParquetFile(fs.open_input_file(path)).metadata.num_rows
+
+
+@click.command("embed")
+@config_options
+@click.option("--gallery", default=None, help="Gallery URI (overrides gallery).")
+@click.option("--output", "-o", default=None, help="Output URI (overrides output).")
+@click.option("--model", default=None, help="Encoder name or model URI (overrides model).")
+def command(config_path, overrides, gallery, output, model):
+    """Embed a gallery's images with an encoder (Ray Data; Parquet + manifest)."""
+    cfg = build_config(EmbedConfig, config_path, overrides, gallery=gallery, output=output,
+                       model=model)
+    run(cfg)
