@@ -100,7 +100,7 @@ def k8s_to_jsonschema(node):
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def crd_validator(kind: str) -> jsonschema.Draft7Validator:
     """A strict validator for `kind` at apiVersion ray.io/v1, built from the copied CRD."""
     crd = yaml.load((CRD_DIR / CRD_FILES[kind]).read_text(), Loader=_LOADER)
@@ -319,7 +319,9 @@ def test_every_container_uses_the_image_and_the_s3_secret():
         for container in containers(cluster_spec(obj)):
             where = f"{obj['kind']}/{obj['metadata']['name']} container {container['name']}"
             assert container["image"] == IMAGE, where
-            refs = [e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e]
+            refs = [
+                e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e
+            ]
             assert SECRET in refs, f"{where} does not load Secret {SECRET}"
 
 
@@ -410,7 +412,7 @@ def test_every_base_manifest_is_listed_in_the_base_kustomization():
     assert on_disk - listed == {"secret-s3.example.yaml"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rendered(overlay: str) -> tuple[dict, ...]:
     return tuple(render(overlay))
 
@@ -456,3 +458,29 @@ def test_prod_overlay_scales_gpu_workers_up():
         assert any(m["mountPath"] == "/dev/shm" for m in mounts), key
         for container in containers(cluster_spec(obj)):
             assert container["image"] == IMAGE
+
+
+# ---------------------------------------------------------------------------------------------
+# The image the manifests run
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dockerfile_builds_the_image_the_manifests_expect():
+    text = (ROOT / "Dockerfile").read_text()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)", text, flags=re.M))
+    assert args["BASE_IMAGE"] == f"rayproject/ray:{RAY_VERSION}-py311-gpu"
+    assert args["RAY_VERSION"] == RAY_VERSION
+    assert re.search(r"^WORKDIR /app$", text, flags=re.M), "entrypoints run /app/jobs/*.py"
+    assert re.search(r"^COPY .*\. /app$", text, flags=re.M)
+    assert re.search(r"pip install .*\"\.\$\{EXTRAS\}\"", text)
+
+
+def test_dockerignore_keeps_what_the_image_needs():
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for needed in ("vdgray", "jobs", "pyproject.toml", "README.md"):
+        assert not any(Path(needed).match(p) for p in patterns), f".dockerignore drops {needed}"
+    assert ".git" in patterns and ".venv" in patterns
