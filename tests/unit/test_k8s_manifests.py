@@ -310,8 +310,7 @@ def test_every_cluster_autoscales_with_a_cpu_only_head_and_gpu_group_from_zero()
         assert gpu_limit(by_name["gpu-workers"]) >= 1, name
         for group in by_name.values():
             assert group["minReplicas"] <= group.get("replicas", 0) <= group["maxReplicas"], name
-        if obj["kind"] != "RayService":  # jobs and the shared cluster pay nothing while idle
-            assert by_name["gpu-workers"]["minReplicas"] == 0, name
+            assert group["minReplicas"] == 0, f"{name}: the autoscaler starts every group"
 
 
 def test_every_container_uses_the_image_and_the_s3_secret():
