@@ -351,6 +351,13 @@ def test_stage_rayjob_runs_its_script_on_a_cluster_torn_down_after(job_name):
 @pytest.mark.parametrize("job_name", sorted(STAGE_SCRIPTS))
 def test_rayjob_entrypoint_files_exist_in_the_repo(job_name):
     """The image copies the repo to /app, so /app/<path> must be a file of this repo."""
+    from vdgray.pipeline import STAGES
+
+    stage = job_name.removeprefix("vdgray-")
+    if stage not in STAGES:
+        script = ROOT / "jobs" / STAGE_SCRIPTS[job_name]
+        assert not script.exists(), f"{script} exists: add {stage!r} to vdgray.pipeline.STAGES"
+        pytest.skip(f"stage {stage!r} is not built yet (its issue adds it to the pipeline)")
     argv = base_objects()[("RayJob", job_name)]["spec"]["entrypoint"].split()
     for arg in (argv[1], argv[3]):
         rel = Path(arg).relative_to("/app")
