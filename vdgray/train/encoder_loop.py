@@ -1,0 +1,137 @@
+"""The per-worker training loop of `vdgray train-encoder` (runs inside Ray Train workers).
+
+Every worker loads the (small) world itself, builds the same word tokenizer from the same
+captions (deterministic ids, so nothing is shipped from the driver), and trains the CLIP with
+its own contrastive loss (`return_loss=True`, over each worker's local batch) under DDP.
+Each epoch ends with a checkpoint (HF model dir + optimiser state) and a report of the loss
+and the held-out R@K; a restarted or resumed run continues from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from vdgray.train.encoder_data import load_pairs, recall_at_k, split_holdout
+
+IMAGE_SIZE = 64
+
+
+def build_model(config: dict, tokenizer):
+    """A fresh world CLIP sized by the config (same seed -> same init on every rank)."""
+    from transformers import CLIPModel
+
+    from vdgray.models.encoders import clip_config
+
+    cfg = clip_config(
+        len(tokenizer), pad_id=tokenizer.pad_token_id, bos_id=tokenizer.bos_token_id,
+        eos_id=tokenizer.eos_token_id, image_size=IMAGE_SIZE, patch_size=config["patch_size"],
+        hidden=config["hidden"], layers=config["layers"], heads=config["heads"],
+        max_position=config["max_length"], projection_dim=config["projection_dim"],
+    )
+    torch.manual_seed(config["seed"])
+    return CLIPModel(cfg)
+
+
+def _tensors(pairs, encoder_like):
+    pixels = encoder_like.preprocess(pairs.images)
+    tok = encoder_like.tokenize(pairs.captions)
+    return pixels, tok["input_ids"], tok["attention_mask"]
+
+
+def _lr_lambda(total_steps: int, warmup: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return f
+
+
+def train_loop(config: dict) -> None:
+    """Ray Train entry: train, evaluate and checkpoint once per epoch."""
+    import ray.train
+    import ray.train.torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from vdgray.models.encoders import Encoder, image_processor
+    from vdgray.models.tokenizer import build_word_tokenizer
+
+    torch.set_num_threads(int(config["torch_threads"]))
+    ctx = ray.train.get_context()
+    rank = ctx.get_world_rank()
+    pairs = load_pairs(config["world"])
+    train_idx, hold_idx = split_holdout(len(pairs.image_ids), config["holdout"], config["seed"])
+    train, hold = pairs.take(train_idx), pairs.take(hold_idx)
+    tokenizer = build_word_tokenizer(train.captions)
+    model = build_model(config, tokenizer)
+    enc = Encoder(model, tokenizer, image_processor(IMAGE_SIZE), "world-clip")
+    pixels, ids, mask = _tensors(train, enc)
+    h_pixels, _, _ = _tensors(hold, enc)
+
+    loader = DataLoader(TensorDataset(pixels, ids, mask), batch_size=config["batch_size"],
+                        shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(config["seed"]))
+    loader = ray.train.torch.prepare_data_loader(loader)
+    ddp_model = ray.train.torch.prepare_model(model)
+    core = ddp_model.module if hasattr(ddp_model, "module") else ddp_model
+    opt = torch.optim.AdamW(ddp_model.parameters(), lr=config["lr"],
+                            weight_decay=config["weight_decay"])
+    steps = config["epochs"] * max(1, len(loader))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(steps, max(1, steps // 10)))
+
+    start_epoch = resumed_from = 0
+    ckpt = ray.train.get_checkpoint()
+    if ckpt:
+        with ckpt.as_directory() as d:
+            from transformers import CLIPModel
+
+            core.load_state_dict(CLIPModel.from_pretrained(d).state_dict())
+            state = torch.load(os.path.join(d, "train_state.pt"), weights_only=False)
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            start_epoch = resumed_from = state["epoch"] + 1
+        if rank == 0:
+            print(f"train-encoder: resuming after epoch {start_epoch}")
+
+    for epoch in range(start_epoch, config["epochs"]):
+        t0 = time.time()
+        if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        ddp_model.train()
+        losses = []
+        for px, ii, am in loader:
+            out = ddp_model(input_ids=ii, attention_mask=am, pixel_values=px, return_loss=True)
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(ddp_model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(float(out.loss.detach()))
+        ddp_model.eval()
+        img = torch.cat([enc.encode_images(h_pixels[i:i + 256]) for i in range(0, len(h_pixels), 256)])
+        txt = enc.encode_texts(hold.captions)
+        rec = recall_at_k(txt, img, hold.captions)
+        metrics = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
+                   **rec, "train_pairs": len(train_idx), "holdout_pairs": len(hold_idx),
+                   "resumed_from_epoch": resumed_from, "epoch_s": time.time() - t0}
+        if not math.isfinite(metrics["loss"]):
+            raise FloatingPointError(f"loss is {metrics['loss']} at epoch {epoch + 1}")
+        if rank == 0:
+            print(f"train-encoder: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.3f} "
+                  f"held-out R@1 {rec['R@1']:.3f} R@5 {rec['R@5']:.3f} "
+                  f"(chance {rec['chance_R@1']:.3f}/{rec['chance_R@5']:.3f}) "
+                  f"{metrics['epoch_s']:.1f}s", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint = None
+            if rank == 0:
+                enc.save(tmp)
+                torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                            "epoch": epoch}, os.path.join(tmp, "train_state.pt"))
+                checkpoint = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=checkpoint)
