@@ -188,3 +188,10 @@ def test_pair_ids_are_directional_and_stable():
 def test_bad_shapes_are_rejected():
     with pytest.raises(ValueError):
         form_groups(np.zeros((2, 3), np.float32), np.zeros((2, 2), np.int64))
+
+
+def test_drop_self_with_query_ids_of_a_subset():
+    ids = np.array([[7, 1, 2], [3, 9, 4]])
+    sims = np.array([[1.0, 0.5, 0.4], [0.9, 0.8, 0.7]], dtype=np.float32)
+    _, i = drop_self(sims, ids, 2, query_ids=np.array([7, 9]))
+    assert i.tolist() == [[1, 2], [3, 4]]

@@ -26,13 +26,15 @@ import numpy as np
 _CHUNK = 32_768
 
 
-def drop_self(sims: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Remove each row's own id from (n, k+1) search results and keep the first `k` others.
+def drop_self(sims: np.ndarray, ids: np.ndarray, k: int,
+              query_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each query's own id from (n, k+1) search results and keep the first `k` others.
 
-    Row i's neighbours are rows of the same index; where i itself was not returned (exact
+    Query row i is database row `query_ids[i]` (default i); where it was not returned (exact
     duplicates, approximate search) the last column is dropped instead.
     """
-    own = ids == np.arange(ids.shape[0])[:, None]
+    own_ids = np.arange(ids.shape[0]) if query_ids is None else np.asarray(query_ids)
+    own = ids == own_ids[:, None]
     keep = np.argsort(own, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(sims, keep, axis=1), np.take_along_axis(ids, keep, axis=1)
 

@@ -60,7 +60,9 @@ class MineConfig(StageConfig):
     )
     exact_max: int = Field(200_000, ge=1, description="Largest image count searched exactly under index=auto.")
     ivf_nlist: int | None = Field(None, ge=1, description="IVF lists; None = about 4*sqrt(images).")
-    nprobe: int = Field(64, ge=1, description="IVF lists probed per query.")
+    nprobe: int = Field(
+        16, ge=1, description="IVF lists probed per query (raise it for higher recall, lower speed)."
+    )
     train_size: int = Field(200_000, ge=1, description="Vectors sampled (seeded) to train the IVF quantizer.")
     search_batch: int = Field(16_384, ge=1, description="Queries per FAISS search call (and rows per read batch).")
     rows_per_shard: int = Field(1_000_000, ge=1, description="Pairs per output Parquet shard.")
