@@ -1,0 +1,109 @@
+"""`vdgray vdg assemble`: a VDG dir from a CLIP vision tower and a causal LM (fresh projector).
+
+The vision tower is any encoder `load_encoder` knows (a trained world CLIP dir, `tiny-clip`,
+an s3:// dir). The LM is a local HF causal-LM dir (its tokenizer gains `<image>`), or, with
+`lm: null`, a small Llama from random weights over a word-level tokenizer of the world's
+texts — train it with `vdgray train-vdg --stage lm` before `align`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from vdgray import manifest, storage
+from vdgray.config import StageConfig, resolved
+from vdgray.errors import StorageError
+
+MODEL_STAGE = "vdg-model"
+
+
+class AssembleConfig(StageConfig):
+    """Settings of `vdgray vdg assemble`."""
+
+    vision: str = Field(..., description="Vision tower: encoder name (tiny-clip) or CLIP dir/URI.")
+    output: str = Field(..., description="Where the VDG dir goes (local or s3://).")
+    lm: str | None = Field(None, description="Causal LM dir/URI; None: a fresh Llama for the world.")
+    world: str | None = Field(None, description="World URI whose texts build the fresh LM's tokenizer.")
+    lm_hidden: int = Field(256, ge=8, description="Fresh Llama: hidden size.")
+    lm_layers: int = Field(4, ge=1, description="Fresh Llama: layers.")
+    lm_heads: int = Field(4, ge=1, description="Fresh Llama: attention heads.")
+    lm_intermediate: int | None = Field(None, ge=8, description="Fresh Llama: MLP width (2x hidden).")
+    max_positions: int = Field(512, ge=32, description="Fresh Llama: positions (>= 2 images + text).")
+    vision_feature_layer: int = Field(-2, description="Vision hidden state fed to the projector.")
+    seed: int = Field(0, ge=0, description="Seed of the fresh projector and LM.")
+    overwrite: bool = Field(False, description="Replace a finished model at `output`.")
+
+    @field_validator("output", "lm", "world")
+    @classmethod
+    def _uri(cls, v):
+        return storage.check_uri(v).rstrip("/") if v is not None else v
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.lm is None and self.world is None:
+            raise ValueError("world: required when lm is null (the fresh LM's tokenizer)")
+        if self.lm is not None and self.world is not None:
+            raise ValueError("world: only used with lm null; a given LM keeps its tokenizer")
+        if self.lm_hidden % self.lm_heads:
+            raise ValueError(f"lm_hidden ({self.lm_hidden}) must be divisible by lm_heads")
+        return self
+
+
+def build(cfg: AssembleConfig):
+    """(model, processor) assembled as configured."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    from vdgray.models.checkpoint import local_model_dir
+    from vdgray.models.registry import load_encoder
+    from vdgray.models.vdg.build import assemble, llama_config, make_processor, world_tokenizer
+
+    enc = load_encoder(cfg.vision)
+    if enc.kind != "clip":
+        raise StorageError(f"{cfg.vision}: the VDG vision tower must be a CLIP model")
+    if cfg.lm is None:
+        from vdgray.train.vdg_data import world_texts
+
+        tok = world_tokenizer(world_texts(cfg.world))
+        torch.manual_seed(cfg.seed)
+        lm = LlamaForCausalLM(llama_config(
+            len(tok), tok, hidden=cfg.lm_hidden, layers=cfg.lm_layers, heads=cfg.lm_heads,
+            intermediate=cfg.lm_intermediate, max_positions=cfg.max_positions))
+    else:
+        path = local_model_dir(cfg.lm)
+        tok = AutoTokenizer.from_pretrained(path)
+        lm = AutoModelForCausalLM.from_pretrained(path)
+    model = assemble(enc.model, lm, tok, vision_feature_layer=cfg.vision_feature_layer,
+                     seed=cfg.seed)
+    proc = make_processor(enc.processor, tok, enc.model.config.vision_config.patch_size)
+    return model, proc
+
+
+def run(cfg: AssembleConfig) -> dict:
+    """Assemble and write the VDG dir + manifest; returns a summary."""
+    from vdgray.models.checkpoint import upload_dir
+    from vdgray.models.vdg.build import save_vdg
+
+    t0 = time.time()
+    if manifest.is_complete(cfg.output) and not cfg.overwrite:
+        raise StorageError(f"{cfg.output}: a finished model is already there (set overwrite=true)")
+    storage.ensure_bucket(cfg.output)
+    model, proc = build(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_vdg(model, proc, Path(tmp))
+        files = upload_dir(tmp, cfg.output)
+    n_params = sum(p.numel() for p in model.parameters())
+    wall = time.time() - t0
+    manifest.write_manifest(
+        cfg.output, stage=MODEL_STAGE, config=resolved(cfg),
+        inputs={"vision": cfg.vision, "lm": cfg.lm or "fresh", "world": cfg.world or ""},
+        counts={"parameters": n_params, "vocab": len(proc.tokenizer)}, files=files,
+        wall_time_s=wall, extra={"model_class": "LlavaForConditionalGeneration",
+                                 "vdg_stage": "assembled", "adapter": False},
+    )
+    return {"output": cfg.output, "parameters": n_params, "vocab": len(proc.tokenizer),
+            "image_tokens": int(model.config.image_seq_length), "wall_time_s": wall}

@@ -1,0 +1,157 @@
+"""Assembling a VDG: a CLIP vision tower + a causal LM + a fresh projector as one HF LLaVA.
+
+`assemble` puts any CLIP vision model and any causal LM into `LlavaForConditionalGeneration`
+(the LM's tokenizer gains the `<image>` token if it lacks one), and `make_processor` builds
+the `LlavaProcessor` (image processor, tokenizer, patch size, the shared chat template) that
+is saved beside the weights, so transformers and vLLM expand the image placeholders and
+render the prompt identically. For the synthetic world the LM is a small Llama from random
+weights over a word-level tokenizer of the world's texts (`world_tokenizer`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from vdgray.errors import DataFormatError
+from vdgray.models.vdg.prompt import CHAT_TEMPLATE, IMAGE_TOKEN, prompt_words
+
+
+def world_tokenizer(texts):
+    """Word-level tokenizer over `texts` + the prompt's words; adds BOS only (the response's
+    EOS is appended by the training data, never after a prompt)."""
+    from tokenizers import processors
+
+    from vdgray.models.tokenizer import BOS, build_word_tokenizer
+
+    tok = build_word_tokenizer(list(texts) + prompt_words())
+    bos = tok.convert_tokens_to_ids(BOS)
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, bos)])
+    return tok
+
+
+def llama_config(vocab_size: int, tokenizer, *, hidden: int = 256, layers: int = 4,
+                 heads: int = 4, intermediate: int | None = None, max_positions: int = 512):
+    """A small `LlamaConfig` for a from-scratch world LM."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=intermediate or 2 * hidden,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+        max_position_embeddings=max_positions, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+    )
+
+
+def ensure_image_token(tokenizer) -> int:
+    """Id of `<image>` in `tokenizer`, adding it as a special token if missing."""
+    ids = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    if ids is None or ids == tokenizer.unk_token_id:
+        tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
+        ids = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return int(ids)
+
+
+def assemble(vision_model, lm, tokenizer, *, vision_feature_layer: int = -2, seed: int = 0):
+    """A `LlavaForConditionalGeneration` holding `vision_model` (CLIPVisionModel or the vision
+    half of a CLIPModel) and `lm` (a causal LM), with a freshly initialised projector."""
+    from transformers import CLIPVisionModel, LlavaConfig, LlavaForConditionalGeneration
+
+    image_id = ensure_image_token(tokenizer)
+    if hasattr(vision_model, "vision_model") and not isinstance(vision_model, CLIPVisionModel):
+        vcfg = vision_model.config.vision_config
+        vstate = vision_model.vision_model.state_dict()
+    else:
+        vcfg = vision_model.config
+        vstate = {k.removeprefix("vision_model."): v for k, v in vision_model.state_dict().items()}
+    if len(tokenizer) > lm.get_input_embeddings().weight.shape[0]:
+        lm.resize_token_embeddings(len(tokenizer))
+    tcfg = lm.config
+    n_patches = (vcfg.image_size // vcfg.patch_size) ** 2
+    cfg = LlavaConfig(
+        vision_config=vcfg.to_dict() | {"model_type": "clip_vision_model"},
+        text_config=tcfg.to_dict(), image_token_index=image_id, image_seq_length=n_patches,
+        vision_feature_layer=vision_feature_layer, vision_feature_select_strategy="default",
+        projector_hidden_act="gelu", tie_word_embeddings=False,
+    )
+    cfg.pad_token_id = tokenizer.pad_token_id
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(cfg)
+    model.model.vision_tower.load_state_dict(vstate)
+    lm_state = lm.state_dict()
+    model.model.language_model.load_state_dict(
+        {k.removeprefix("model."): v for k, v in lm_state.items() if k.startswith("model.")})
+    model.lm_head.load_state_dict({"weight": lm_state["lm_head.weight"]})
+    gen = model.generation_config
+    gen.pad_token_id, gen.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
+    gen.bos_token_id = tokenizer.bos_token_id
+    return model.eval()
+
+
+def make_processor(image_processor, tokenizer, patch_size: int):
+    """The LlavaProcessor saved with every VDG dir (one `<image>` -> patches-1 tokens, no CLS)."""
+    from transformers import LlavaProcessor
+
+    return LlavaProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
+        vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        chat_template=CHAT_TEMPLATE, image_token=IMAGE_TOKEN,
+    )
+
+
+def save_vdg(model, processor, path: str | Path) -> None:
+    """Write a plain HF LLaVA dir: config, safetensors, generation config, tokenizer, processor."""
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+
+
+def load_vdg(path: str | Path, dtype=None):
+    """(LlavaForConditionalGeneration, LlavaProcessor) from a local LLaVA dir."""
+    from transformers import LlavaForConditionalGeneration, LlavaProcessor
+
+    path = Path(path)
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise DataFormatError(f"{path}: not a model directory (no config.json)")
+    model_type = json.loads(cfg_file.read_text()).get("model_type")
+    if model_type != "llava":
+        raise DataFormatError(f"{cfg_file}: model_type {model_type!r} is not a LLaVA model")
+    model = LlavaForConditionalGeneration.from_pretrained(path, dtype=dtype or torch.float32)
+    processor = LlavaProcessor.from_pretrained(path)
+    return model.eval(), processor
+
+
+def tiny_vdg(seed: int = 0, lm_hidden: int = 32, lm_layers: int = 1, texts=()):
+    """A tiny random VDG for tests: tiny-clip's vision tower + a 1-layer Llama (no files)."""
+    from transformers import LlamaForCausalLM
+
+    from vdgray.models.registry import _WORDS, load_encoder
+
+    enc = load_encoder("tiny-clip")
+    tok = world_tokenizer([" ".join(_WORDS), *texts])
+    torch.manual_seed(seed)
+    lm = LlamaForCausalLM(llama_config(len(tok), tok, hidden=lm_hidden, layers=lm_layers,
+                                       heads=2, max_positions=256))
+    model = assemble(enc.model, lm, tok, seed=seed)
+    proc = make_processor(enc.processor, tok, enc.model.config.vision_config.patch_size)
+    return model, proc
+
+
+ADAPTER_DIR = "adapter"
+
+
+def load_trained(path: str | Path, dtype=None):
+    """(model, processor) from a VDG dir; a LoRA adapter in `adapter/` is applied unmerged."""
+    model, processor = load_vdg(path, dtype)
+    adapter = Path(path) / ADAPTER_DIR
+    if adapter.is_dir():
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter).eval()
+    return model, processor

@@ -1,0 +1,223 @@
+"""`vdgray train-vdg --stage lm|align|instruct`: the VDG's training stages on Ray Train V2.
+
+- `align` (paper stage 1): only the projector learns, next-token loss on image captions.
+- `instruct` (paper stage 2): projector + LoRA on the LM, two images per sample, loss on the
+  delta only, on the human triplets (CIRR train split).
+- `lm`: text-only pre-training of a from-scratch world LM on the world's captions and deltas.
+  It stands in for the pre-trained LLM (Vicuna/LLaMA) a real run starts from; skip it there.
+
+One `TorchTrainer` runs `vdg_loop.train_loop` with DDP over `num_workers`; checkpoints go to
+`RunConfig(storage_path)` (local or s3://), `FailureConfig(max_failures)` restarts from the
+latest one, and a re-run with the same `name` resumes from it. The final model goes to
+`output` as a HF LLaVA dir (+ `adapter/` for instruct) with a "vdg-model" manifest.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import click
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vdgray import manifest, storage
+from vdgray.config import StageConfig, resolved
+from vdgray.errors import ConfigError, StorageError, VdgrayError
+from vdgray.models.vdg.stages import LORA_TARGETS, STAGES
+from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.stage_options import build_config, config_options
+
+MODEL_STAGE = "vdg-model"
+
+
+class LoraSettings(BaseModel):
+    """LoRA on the language model (paper: r=64, alpha=16, dropout=0.05)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(64, ge=1, description="LoRA rank.")
+    alpha: int = Field(16, ge=1, description="LoRA alpha (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] = Field(list(LORA_TARGETS),
+                                      description="LM linear layer names that get adapters.")
+
+
+class TrainVdgConfig(StageConfig):
+    """Settings of `vdgray train-vdg`."""
+
+    stage: str = Field(..., description="lm | align | instruct.")
+    model: str = Field(..., description="Input VDG dir (local or s3://): assembled or previous stage.")
+    output: str = Field(..., description="Output VDG dir (local or s3://).")
+    world: str | None = Field(None, description="Synthetic world URI (lm, align; default cirr root).")
+    cirr: str | None = Field(None, description="CIRR root for instruct (default <world>/cirr).")
+    split: str = Field("train", description="CIRR split of the human triplets (instruct).")
+    epochs: int = Field(3, ge=1, description="Passes over the stage's data.")
+    batch_size: int = Field(16, ge=1, description="Examples per worker per micro-batch.")
+    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    lr: float = Field(1e-3, gt=0, description="Peak AdamW learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    schedule: str = Field("cosine", description="cosine | step (after linear warm-up).")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Fraction of steps of warm-up.")
+    step_size: int = Field(0, ge=0, description="Step schedule: steps between decays (0: an epoch).")
+    gamma: float = Field(0.1, gt=0, le=1, description="Step schedule: decay factor.")
+    max_length: int = Field(256, ge=8, description="Tokens per example (image tokens included).")
+    limit: int | None = Field(None, ge=1, description="Use only the first N examples (tests).")
+    lora: LoraSettings = Field(default_factory=LoraSettings, description="LoRA (instruct only).")
+    num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks).")
+    use_gpu: bool = Field(False, description="One GPU per worker.")
+    bf16: bool = Field(True, description="bf16 autocast on GPU workers (ignored on CPU).")
+    torch_threads: int | None = Field(None, ge=1, description="torch threads per worker.")
+    seed: int = Field(0, ge=0, description="Seed of the data order and LoRA init.")
+    checkpoint_every: int = Field(0, ge=0, description="Also checkpoint every N steps (0: epochs only).")
+    storage_path: str | None = Field(None, description="Ray Train storage; default <output parent>/ray-train.")
+    name: str | None = Field(None, description="Run name; re-run with it to resume (default vdg-<stage>-<output name>).")
+    max_failures: int = Field(1, ge=-1, description="Worker failures to recover from.")
+    fail_at_step: int | None = Field(None, ge=1, description="Testing: fail once at this step (not after a resume).")
+    overwrite: bool = Field(False, description="Retrain even if `output` holds a finished model.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
+
+    @field_validator("model", "output", "world", "cirr", "storage_path")
+    @classmethod
+    def _uri(cls, v):
+        return storage.check_uri(v).rstrip("/") if v is not None else v
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.stage not in STAGES:
+            raise ValueError(f"stage: {self.stage!r} is not one of {', '.join(STAGES)}")
+        if self.schedule not in ("cosine", "step"):
+            raise ValueError(f"schedule: {self.schedule!r} is not cosine or step")
+        if self.stage in ("lm", "align") and not self.world:
+            raise ValueError(f"world: required for stage {self.stage}")
+        if self.stage == "instruct" and not (self.world or self.cirr):
+            raise ValueError("cirr: stage instruct needs cirr (or world)")
+        if self.output == self.model:
+            raise ValueError("output: must differ from model")
+        return self
+
+    def run_storage(self) -> str:
+        if self.storage_path:
+            return self.storage_path
+        parent = self.output.rsplit("/", 1)[0] if "/" in self.output else "."
+        return storage.join(parent, "ray-train")
+
+    def run_name(self) -> str:
+        return self.name or f"vdg-{self.stage}-{self.output.rsplit('/', 1)[-1]}"
+
+
+def _run_config(cfg: TrainVdgConfig):
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
+
+    where = cfg.run_storage()
+    if storage.is_s3(where):
+        fs, path = storage.filesystem(where)
+        kwargs = {"storage_path": path, "storage_filesystem": fs}
+    else:
+        kwargs = {"storage_path": str(Path(where).absolute())}
+    return RunConfig(name=cfg.run_name(), failure_config=FailureConfig(max_failures=cfg.max_failures),
+                     checkpoint_config=CheckpointConfig(num_to_keep=2), **kwargs)
+
+
+def _cause(e: BaseException) -> str:
+    while getattr(e, "__cause__", None) is not None:
+        e = e.__cause__
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[-1] if lines else ''}"
+
+
+def publish(cfg: TrainVdgConfig, checkpoint_dir: str | Path, local: Path) -> None:
+    """Write the trained model (input model + checkpoint tensors) as a HF dir at `local`."""
+    import torch
+
+    from vdgray.models.checkpoint import local_model_dir
+    from vdgray.models.vdg.build import ADAPTER_DIR, load_vdg, save_vdg
+    from vdgray.models.vdg.stages import add_lora, load_trainable, set_trainable
+    from vdgray.train.vdg_loop import TRAINABLE
+
+    model, processor = load_vdg(local_model_dir(cfg.model))
+    state = torch.load(Path(checkpoint_dir) / TRAINABLE, weights_only=True)
+    if cfg.stage != "instruct":
+        load_trainable(model, state)
+        save_vdg(model, processor, local)
+        return
+    peft_model = add_lora(model, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout,
+                          cfg.lora.target_modules)
+    set_trainable(model, "instruct")
+    load_trainable(model, state)
+    peft_model.save_pretrained(local / ADAPTER_DIR)
+    save_vdg(peft_model.unload(), processor, local)
+
+
+def run(cfg: TrainVdgConfig) -> dict:
+    """Train one stage; write the model dir and its manifest to `output`; return metrics."""
+    from ray.train import ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from vdgray.models.checkpoint import upload_dir
+    from vdgray.train.vdg_loop import train_loop
+
+    t0 = time.time()
+    if manifest.is_complete(cfg.output, MODEL_STAGE) and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, MODEL_STAGE)
+        click.echo(f"train-vdg: {cfg.output} already holds a model (set overwrite=true to retrain)")
+        return {"output": cfg.output, "skipped": True, **doc.get("metrics", {})}
+    if not storage.exists(storage.join(cfg.model, "config.json")):
+        raise StorageError(f"{cfg.model}: not a model directory (no config.json)")
+    storage.ensure_bucket(cfg.output)
+    storage.ensure_bucket(cfg.run_storage())
+    ensure_ray(cfg.ray)
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    loop_cfg = {**cfg.model_dump(mode="json", exclude={"ray"}),
+                "torch_threads": cfg.torch_threads or max(1, cpus // cfg.num_workers)}
+    trainer = TorchTrainer(
+        train_loop, train_loop_config=loop_cfg,
+        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                     resources_per_worker=None if cfg.use_gpu else {"CPU": 1}),
+        run_config=_run_config(cfg),
+    )
+    try:
+        result = trainer.fit()
+    except Exception as e:  # TrainingFailedError wraps the worker's exception
+        raise VdgrayError(f"train-vdg {cfg.stage} from {cfg.model}: training failed "
+                          f"({_cause(e)}); re-run with name={cfg.run_name()} to resume") from None
+    if result.checkpoint is None:
+        raise VdgrayError(f"train-vdg: run {cfg.run_name()} produced no checkpoint")
+    metrics = {k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)}
+    with result.checkpoint.as_directory() as d, tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp, "model")
+        publish(cfg, d, local)
+        if storage.is_s3(cfg.output):
+            storage.delete_prefix(cfg.output)
+        files = upload_dir(local, cfg.output)
+    wall = time.time() - t0
+    manifest.write_manifest(
+        cfg.output, stage=MODEL_STAGE, config=resolved(cfg), inputs={"model": cfg.model,
+                                                                    "data": cfg.cirr or cfg.world},
+        counts={"examples": int(metrics.get("examples", 0)), "steps": int(metrics.get("step", 0))},
+        files=files, wall_time_s=wall,
+        extra={"model_class": "LlavaForConditionalGeneration", "vdg_stage": cfg.stage,
+               "adapter": cfg.stage == "instruct", "metrics": metrics,
+               "checkpoint_storage": cfg.run_storage(), "run_name": cfg.run_name()},
+    )
+    click.echo(f"train-vdg[{cfg.stage}]: loss {metrics.get('first_loss', float('nan')):.3f} -> "
+               f"{metrics.get('loss', float('nan')):.3f} in {wall:.0f}s -> {cfg.output}")
+    return {"output": cfg.output, "wall_time_s": wall, **metrics}
+
+
+@click.command("train-vdg")
+@config_options
+@click.option("--stage", type=click.Choice(STAGES), default=None, help="Training stage.")
+@click.option("--model", "-m", default=None, help="Input VDG dir (overrides model).")
+@click.option("--output", "-o", default=None, help="Output VDG dir (overrides output).")
+@click.option("--world", default=None, help="Synthetic world URI (overrides world).")
+@click.option("--epochs", type=int, default=None, help="Epochs (overrides epochs).")
+def command(config_path, overrides, stage, model, output, world, epochs):
+    """Train the Visual Delta Generator: lm (world only), align, or instruct (Ray Train)."""
+    cfg = build_config(TrainVdgConfig, config_path, overrides, stage=stage, model=model,
+                       output=output, world=world, epochs=epochs)
+    if cfg.output == cfg.world:
+        raise ConfigError("output: must differ from world")
+    run(cfg)

@@ -1,0 +1,124 @@
+"""Training examples of the three VDG stages, tokenised the way the processor would.
+
+- `lm`: world texts only ([BOS] text [EOS], loss on every token) — the from-scratch world LM's
+  stand-in for the pre-training a real LLM arrives with.
+- `align`: one image + its caption (`caption_prompt`), loss on the caption tokens only.
+- `instruct`: reference + target image + the delta (`build_prompt`), loss on the response
+  tokens only: every prompt and image position is -100.
+
+Each `<image>` is expanded to the model's image-token count before tokenising, exactly as
+`LlavaProcessor` does, so training sees the same ids the generation backends build.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+from vdgray import storage
+from vdgray.errors import DataFormatError
+from vdgray.models.vdg.prompt import IMAGE_TOKEN, build_prompt, caption_prompt
+
+IGNORE = -100
+
+
+@dataclass
+class Examples:
+    """Tokenised examples; `images[i]` indexes rows of a shared image table (or is empty)."""
+
+    input_ids: list[list[int]]
+    labels: list[list[int]]
+    images: list[list[int]]
+    image_bytes: list[bytes]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def world_texts(world: str) -> list[str]:
+    """Every text a world LM should know: gallery captions, human deltas, the vocabulary."""
+    from vdgray import manifest
+    from vdgray.data.cirr import load_cirr
+    from vdgray.data.synthetic.attributes import VOCAB
+    from vdgray.data.synthetic.language import TEMPLATES
+
+    caps = manifest.read_dataset(storage.join(world, "captions"), columns=["caption"])
+    texts = caps.column("caption").to_pylist()
+    texts += [q.caption for q in load_cirr(storage.join(world, "cirr"), "train").queries]
+    words = [w for vals in VOCAB.values() for w in vals]
+    words += [re.sub(r"\{\w+\}", " ", t.text) for ts in TEMPLATES.values() for t in ts]
+    return texts + [" ".join(words)]
+
+
+def expand_images(text: str, n_tokens: int) -> str:
+    """Each `<image>` placeholder becomes `n_tokens` image tokens (what the processor does)."""
+    return text.replace(IMAGE_TOKEN, IMAGE_TOKEN * n_tokens)
+
+
+def encode(tokenizer, prompt: str, response: str, max_length: int) -> tuple[list[int], list[int]]:
+    """(input_ids, labels): [BOS] prompt (masked) + response + [EOS] (learned), truncated."""
+    p_ids = tokenizer(prompt)["input_ids"] if prompt else [tokenizer.bos_token_id]
+    r_ids = tokenizer(" " + response.strip(), add_special_tokens=False)["input_ids"]
+    r_ids = r_ids + [tokenizer.eos_token_id]
+    ids = (p_ids + r_ids)[:max_length]
+    labels = ([IGNORE] * len(p_ids) + r_ids)[:max_length]
+    return ids, labels
+
+
+def lm_examples(texts: list[str], tokenizer, max_length: int) -> Examples:
+    """Plain language-model examples; the BOS is the only position without a label."""
+    ids, labels = [], []
+    for t in texts:
+        i, lab = encode(tokenizer, "", t, max_length)
+        ids.append(i)
+        labels.append(lab)
+    return Examples(ids, labels, [[] for _ in ids], [])
+
+
+def align_examples(images: list[bytes], captions: list[str], tokenizer, n_image_tokens: int,
+                   max_length: int) -> Examples:
+    """One image + caption per example (stage 1)."""
+    prompt = expand_images(caption_prompt(), n_image_tokens)
+    ids, labels = [], []
+    for c in captions:
+        i, lab = encode(tokenizer, prompt, c, max_length)
+        ids.append(i)
+        labels.append(lab)
+    return Examples(ids, labels, [[k] for k in range(len(images))], list(images))
+
+
+def instruct_examples(references: list[str], targets: list[str], deltas: list[str],
+                      read_image, tokenizer, n_image_tokens: int, max_length: int) -> Examples:
+    """Reference + target + delta per example (stage 2); images are read once each."""
+    prompt = expand_images(build_prompt(), n_image_tokens)
+    names: dict[str, int] = {}
+    for n in [*references, *targets]:
+        names.setdefault(n, len(names))
+    ids, labels, imgs = [], [], []
+    for r, t, d in zip(references, targets, deltas, strict=True):
+        i, lab = encode(tokenizer, prompt, d, max_length)
+        if sum(x == tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) for x in i) != 2 * n_image_tokens:
+            raise DataFormatError(f"max_length {max_length} cuts into the image tokens of the prompt")
+        ids.append(i)
+        labels.append(lab)
+        imgs.append([names[r], names[t]])
+    return Examples(ids, labels, imgs, [read_image(n) for n in names])
+
+
+def collate(examples: Examples, idx: list[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded tensors of examples `idx` plus the flat list of their image rows."""
+    width = max(len(examples.input_ids[i]) for i in idx)
+    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(idx), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    rows: list[int] = []
+    for b, i in enumerate(idx):
+        n = len(examples.input_ids[i])
+        ids[b, :n] = torch.tensor(examples.input_ids[i])
+        labels[b, :n] = torch.tensor(examples.labels[i])
+        mask[b, :n] = 1
+        rows += examples.images[i]
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask,
+            "image_rows": torch.tensor(rows, dtype=torch.long)}

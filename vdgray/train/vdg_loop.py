@@ -1,0 +1,190 @@
+"""The per-worker loop of `vdgray train-vdg` (one loop for the lm, align and instruct stages).
+
+Every worker loads the input VDG dir and its stage's data itself, encodes each image once with
+the frozen vision tower, and trains the stage's parameters under DDP with gradient
+accumulation and a warm-up + cosine/step schedule. Batches follow a per-epoch permutation
+fixed by the seed, so a run resumed from a checkpoint at step S skips exactly the first S
+optimizer steps. Checkpoints hold only the trainable tensors + optimizer/scheduler state.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+TRAINABLE, TRAIN_STATE = "trainable.pt", "train_state.pt"
+
+
+def lr_lambda(total: int, warmup: int, schedule: str, step_size: int = 0, gamma: float = 0.1):
+    """Linear warm-up then cosine decay to 0, or step decay (x gamma every `step_size`)."""
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if schedule == "step":
+            return gamma ** ((step - warmup) // max(1, step_size))
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return f
+
+
+def stage_model(config: dict):
+    """Load the input VDG, add LoRA for `instruct`, freeze all but the stage's parameters."""
+    from vdgray.models.checkpoint import local_model_dir
+    from vdgray.models.vdg.build import load_vdg
+    from vdgray.models.vdg.stages import add_lora, set_trainable
+
+    model, processor = load_vdg(local_model_dir(config["model"]))
+    if config["stage"] == "instruct":
+        lora = config["lora"]
+        add_lora(model, lora["r"], lora["alpha"], lora["dropout"], lora["target_modules"])
+    set_trainable(model, config["stage"])
+    return model, processor
+
+
+def stage_examples(config: dict, model, processor):
+    """(Examples, pixel values of their image table) for the configured stage."""
+    from vdgray import storage
+    from vdgray.train import vdg_data as D
+
+    tok = processor.tokenizer
+    n_img = int(model.config.image_seq_length)
+    limit = config.get("limit")
+    if config["stage"] == "lm":
+        texts = D.world_texts(config["world"])
+        if limit:
+            texts = texts[:limit]
+        return D.lm_examples(texts, tok, config["max_length"]), None
+    if config["stage"] == "align":
+        from vdgray.train.encoder_data import load_pairs
+
+        pairs = load_pairs(config["world"])
+        if limit:
+            pairs = pairs.take(range(min(limit, len(pairs.image_ids))))
+        ex = D.align_examples(pairs.images, pairs.captions, tok, n_img, config["max_length"])
+    else:
+        from vdgray.data.cirr import load_cirr
+
+        root = config.get("cirr") or storage.join(config["world"], "cirr")
+        split = load_cirr(root, config["split"])
+        qs = split.queries[:limit] if limit else split.queries
+        ex = D.instruct_examples([q.reference for q in qs], [q.target for q in qs],
+                                 [q.caption for q in qs], split.read_image, tok, n_img,
+                                 config["max_length"])
+    from vdgray.models.encoders import decode_image
+
+    pil = [decode_image(b) for b in ex.image_bytes]
+    px = processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
+    return ex, px
+
+
+def _batches(n: int, epoch: int, config: dict, rank: int, world: int) -> list[list[int]]:
+    perm = np.random.default_rng(config["seed"] + epoch).permutation(n)
+    per_rank = n // world
+    shard = perm[rank * per_rank:(rank + 1) * per_rank] if world > 1 else perm
+    bs = config["batch_size"]
+    return [shard[i:i + bs].tolist() for i in range(0, len(shard) - bs + 1, bs)] or [shard.tolist()]
+
+
+def train_loop(config: dict) -> None:
+    """Ray Train entry: train the stage, checkpoint every epoch (and every N steps)."""
+    import ray.train
+    import ray.train.torch
+
+    from vdgray.models.vdg.stages import (
+        VdgForward,
+        load_trainable,
+        trainable_state,
+        vision_features,
+    )
+    from vdgray.train.vdg_data import collate
+
+    torch.set_num_threads(int(config["torch_threads"]))
+    torch.manual_seed(config["seed"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    model, processor = stage_model(config)
+    examples, pixels = stage_examples(config, model, processor)
+    device = ray.train.torch.get_device()
+    model.to(device)
+    feats = vision_features(model, pixels) if pixels is not None else None
+    pad = processor.tokenizer.pad_token_id
+
+    module = ray.train.torch.prepare_model(VdgForward(model))
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config["lr"], weight_decay=config["weight_decay"])
+    accum = config["grad_accum"]
+    per_epoch = max(1, len(_batches(len(examples), 0, config, rank, world)) // accum)
+    total = config["epochs"] * per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(
+        total, max(1, int(total * config["warmup_ratio"])), config["schedule"],
+        config["step_size"] or per_epoch, config["gamma"]))
+
+    step, resumed = 0, False
+    ckpt = ray.train.get_checkpoint()
+    if ckpt:
+        with ckpt.as_directory() as d:
+            load_trainable(model, torch.load(os.path.join(d, TRAINABLE), weights_only=True))
+            state = torch.load(os.path.join(d, TRAIN_STATE), weights_only=False)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step, resumed = int(state["step"]), True
+        if rank == 0:
+            print(f"train-vdg[{config['stage']}]: resuming from step {step}", flush=True)
+    start_step, first_loss = step, None
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                if config["bf16"] and device.type == "cuda" else torch.autocast("cpu", enabled=False))
+
+    def save(metrics: dict) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint = None
+            if rank == 0:
+                torch.save(trainable_state(model), os.path.join(tmp, TRAINABLE))
+                torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                            "step": step}, os.path.join(tmp, TRAIN_STATE))
+                checkpoint = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=checkpoint)
+
+    for epoch in range(step // per_epoch, config["epochs"]):
+        t0, losses = time.time(), []
+        module.train()
+        batches = _batches(len(examples), epoch, config, rank, world)[:per_epoch * accum]
+        for k in range(0, len(batches), accum):
+            if epoch * per_epoch + k // accum < step:
+                continue  # done before the checkpoint this run resumed from
+            opt.zero_grad(set_to_none=True)
+            acc_loss = 0.0
+            for idx in batches[k:k + accum]:
+                b = collate(examples, idx, pad)
+                f = feats[b["image_rows"]].to(device) if feats is not None else None
+                with autocast:
+                    loss = module(b["input_ids"].to(device), b["attention_mask"].to(device),
+                                  b["labels"].to(device), f) / accum
+                loss.backward()
+                acc_loss += float(loss.detach())
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            losses.append(acc_loss)
+            first_loss = acc_loss if first_loss is None else first_loss
+            if not math.isfinite(acc_loss):
+                raise FloatingPointError(f"loss is {acc_loss} at step {step}")
+            fail = config.get("fail_at_step")
+            if fail and not resumed and step == fail:
+                raise RuntimeError(f"injected failure at step {step} (fail_at_step)")
+            every = config["checkpoint_every"]
+            if every and step % every == 0 and step % per_epoch:
+                save({"epoch": epoch + 1, "step": step, "loss": float(np.mean(losses)),
+                      "first_loss": first_loss, "start_step": start_step})
+        mean = float(np.mean(losses)) if losses else float("nan")
+        if rank == 0:
+            print(f"train-vdg[{config['stage']}]: epoch {epoch + 1}/{config['epochs']} "
+                  f"step {step}/{total} loss {mean:.4f} lr {sched.get_last_lr()[0]:.2e} "
+                  f"{time.time() - t0:.1f}s", flush=True)
+        save({"epoch": epoch + 1, "step": step, "loss": mean, "first_loss": first_loss,
+              "start_step": start_step, "examples": len(examples), "total_steps": total})
