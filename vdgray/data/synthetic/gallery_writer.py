@@ -8,6 +8,8 @@ driver, so the gallery streams to any size (1,000,000 images = 200 shards of 5,0
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
 
@@ -61,6 +63,15 @@ class GalleryShardWriter:
                 "rows": np.asarray(rows, dtype=np.int64)}
 
 
+STORAGE_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+               "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def storage_env() -> dict[str, str]:
+    """The driver's S3 settings, passed to the writer actors so they write where it reads."""
+    return {k: os.environ[k] for k in STORAGE_ENV if os.environ.get(k)}
+
+
 def write_gallery(gallery_uri: str, captions_uri: str, n_rows: int, shard_rows: int,
                   workers: int | None, renderer_kwargs: dict) -> list[dict]:
     """Render and write every shard on Ray; returns one {"shard","file","rows"} per shard."""
@@ -78,6 +89,7 @@ def write_gallery(gallery_uri: str, captions_uri: str, n_rows: int, shard_rows: 
         batch_size=1,
         concurrency=workers,
         num_cpus=1,
+        runtime_env={"env_vars": storage_env()} if storage_env() else None,
         fn_constructor_kwargs={"gallery_uri": gallery_uri, "captions_uri": captions_uri,
                                "n_rows": n_rows, "shard_rows": shard_rows, **renderer_kwargs},
     )
