@@ -1,0 +1,206 @@
+"""`vdgray eval`: evaluate a CIR model on CIRR, FashionIQ or a synthetic world.
+
+CIRR val: whole-split gallery with the reference removed, R@1/5/10/50 and Rsubset@1/2/3.
+CIRR test1: no public targets, so both test-server submission files are written (a
+synthetic world's test1 is also scored, from its truth/queries.parquet). FashionIQ val: each
+category's gallery, R@10/R@50 per category and their average. The gallery is embedded once
+with Ray Data and cached in storage (`cir_embed`); outputs are metrics.json, rankings.parquet
+(top 50 per query keyed by pairid, or by category + query index) and a manifest (stage
+"eval") written last.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import click
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vdgray import manifest, storage
+from vdgray.config import StageConfig, resolved
+from vdgray.errors import DataFormatError
+from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.stage_options import build_config, config_options
+
+METRICS = "metrics.json"
+RANKINGS = "rankings.parquet"
+
+
+class EvalData(BaseModel):
+    """The benchmark to evaluate on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["cirr", "fashioniq", "world"] = Field("world", description="cirr (CIRR root), fashioniq (FashionIQ root) or world (synthetic world URI; its cirr/ split).")
+    root: str = Field(..., description="Dataset root URI (local or s3://).")
+    split: str = Field("val", description="cirr/world: val or test1; fashioniq: val (or test).")
+    categories: list[str] | None = Field(None, description="FashionIQ categories (default: all three).")
+    image_root: str | None = Field(None, description="CIRR image root (default: root/img_raw).")
+
+
+class EvalConfig(StageConfig):
+    """Settings of `vdgray eval`."""
+
+    model: str = Field(..., description="CIR model dir URI (the output of train-cir).")
+    data: EvalData = Field(..., description="What to evaluate on.")
+    output: str = Field(..., description="Where metrics.json, rankings.parquet (+ submissions) and _manifest.json go.")
+    cache: str | None = Field(None, description="Gallery-embedding cache URI (default: <output's parent>/eval-cache).")
+    batch_size: int = Field(64, ge=1, description="Images per encoder batch.")
+    concurrency: int = Field(1, ge=1, description="Gallery encoder actors.")
+    num_cpus_per_actor: float = Field(1.0, gt=0, description="CPUs per gallery encoder actor.")
+    use_gpu: bool = Field(False, description="One GPU per gallery actor (and the query encoder).")
+    overwrite: bool = Field(False, description="Redo a finished evaluation.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
+
+    @field_validator("model", "output", "cache")
+    @classmethod
+    def _uri(cls, v):
+        if v is not None:
+            storage.check_uri(v)
+            return v.rstrip("/")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self):
+        ok = ("val", "test") if self.data.format == "fashioniq" else ("val", "test1")
+        if self.data.split not in ok:
+            raise ValueError(f"data.split: {self.data.format} splits are {ok}, got "
+                             f"{self.data.split!r}")
+        if self.data.categories and self.data.format != "fashioniq":
+            raise ValueError("data.categories: only for data.format=fashioniq")
+        return self
+
+    def cache_uri(self) -> str:
+        if self.cache:
+            return self.cache
+        parent = self.output.rsplit("/", 1)[0] if "/" in self.output else "."
+        return storage.join(parent, "eval-cache")
+
+
+def _world_test1_targets(root: str, queries) -> list[str]:
+    """test1 targets of a synthetic world, from truth/queries.parquet."""
+    t = manifest.read_dataset(storage.join(root, "truth"), "truth")
+    t = t.filter(pc.equal(t.column("split"), "test1"))
+    by_pair = dict(zip(t.column("pairid").to_pylist(), t.column("target").to_pylist(),
+                       strict=True))
+    try:
+        return [by_pair[q.pairid] for q in queries]
+    except KeyError as e:
+        raise DataFormatError(f"{root}/truth: no test1 truth for pairid {e.args[0]}") from None
+
+
+def _gallery(cfg: EvalConfig, table: pa.Table, what: str):
+    from vdgray.eval.cir_embed import gallery_embeddings
+
+    key = {"format": cfg.data.format, "root": cfg.data.root, "split": cfg.data.split,
+           "what": what, "images": table.num_rows}
+    return gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
+                              cfg.concurrency, cfg.num_cpus_per_actor, cfg.use_gpu)
+
+
+def _eval_cirr(cfg: EvalConfig, model) -> tuple[dict | None, pa.Table, dict]:
+    import numpy as np
+
+    from vdgray.data.cirr import load_cirr
+    from vdgray.eval.cir_embed import query_embeddings
+    from vdgray.eval.cir_score import score_cirr
+
+    root = storage.join(cfg.data.root, "cirr") if cfg.data.format == "world" else cfg.data.root
+    split = load_cirr(root, cfg.data.split, image_root=cfg.data.image_root)
+    emb, hit = _gallery(cfg, split.images_table(), "cirr")
+    names = split.gallery_names
+    g = np.stack([emb[n] for n in names])
+    q = query_embeddings(model, split.read_image, [x.reference for x in split.queries],
+                         [x.caption for x in split.queries], cfg.batch_size)
+    targets = None
+    if cfg.data.split == "test1" and cfg.data.format == "world":
+        targets = _world_test1_targets(cfg.data.root, split.queries)
+    metrics, table = score_cirr(q, g, names, split.queries, targets)
+    extra = {"queries": len(split.queries), "gallery": len(names), "cache_hit": hit}
+    if cfg.data.split == "test1":
+        from vdgray.eval.submission import write_cirr_submission
+
+        uris = write_cirr_submission(
+            cfg.output, table.column("pairid").to_pylist(), table.column("top50").to_pylist(),
+            table.column("subset_top3").to_pylist(), allow_short=len(names) <= 50)
+        extra["submissions"] = [u.rsplit("/", 1)[-1] for u in uris]
+    return metrics, table, extra
+
+
+def _eval_fashioniq(cfg: EvalConfig, model) -> tuple[dict | None, pa.Table, dict]:
+    import numpy as np
+
+    from vdgray.data.fashioniq import FASHIONIQ_CATEGORIES, load_fashioniq
+    from vdgray.eval.cir_embed import query_embeddings
+    from vdgray.eval.cir_score import score_fashioniq
+
+    cats = cfg.data.categories or list(FASHIONIQ_CATEGORIES)
+    split = load_fashioniq(cfg.data.root, cfg.data.split, cats)
+    emb, hit = _gallery(cfg, split.images_table(), "fashioniq:" + ",".join(cats))
+    per_cat = {}
+    for cat in cats:
+        qs = split.category_queries(cat)
+        names = split.galleries[cat]
+        g = np.stack([emb[n] for n in names])
+        q = query_embeddings(model, split.read_image, [x.reference for x in qs],
+                             [x.text for x in qs], cfg.batch_size)
+        per_cat[cat] = (q, g, names, qs)
+    metrics, table = score_fashioniq(per_cat)
+    return metrics, table, {"queries": table.num_rows, "cache_hit": hit,
+                            "gallery": {c: len(split.galleries[c]) for c in cats}}
+
+
+def run(cfg: EvalConfig) -> dict:
+    """Evaluate; returns {"output", "metrics", ...}."""
+    from vdgray.models.cir import load_cir
+
+    t0 = time.time()
+    if manifest.is_complete(cfg.output, "eval") and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, "eval")
+        click.echo(f"eval: {cfg.output} is already complete (set overwrite=true to redo)")
+        return {"output": cfg.output, "skipped": True, "metrics": doc.get("metrics")}
+    storage.ensure_bucket(cfg.output)
+    storage.ensure_bucket(cfg.cache_uri())
+    ensure_ray(cfg.ray)
+    model = load_cir(cfg.model)
+    if cfg.use_gpu:
+        model.to("cuda")
+    fn = _eval_fashioniq if cfg.data.format == "fashioniq" else _eval_cirr
+    metrics, table, extra = fn(cfg, model)
+    storage.write_parquet(storage.join(cfg.output, RANKINGS), table)
+    doc = {"model": cfg.model, "format": cfg.data.format, "root": cfg.data.root,
+           "split": cfg.data.split, "metrics": metrics, **extra}
+    storage.write_json(storage.join(cfg.output, METRICS), doc)
+    wall = time.time() - t0
+    manifest.write_manifest(
+        cfg.output, stage="eval", config=resolved(cfg),
+        inputs={"model": cfg.model, "data": cfg.data.root},
+        counts={"queries": table.num_rows}, files=[RANKINGS, METRICS] + extra.get("submissions", []),
+        wall_time_s=wall, extra={"metrics": metrics},
+    )
+    click.echo(f"eval: {cfg.data.format} {cfg.data.split} ({table.num_rows} queries) "
+               f"{format_metrics(metrics)} in {wall:.1f}s -> {cfg.output}")
+    return {"output": cfg.output, "metrics": metrics, "wall_time_s": wall, **extra}
+
+
+def format_metrics(metrics: dict | None) -> str:
+    if not metrics:
+        return "(no targets: submission files written)"
+    flat = metrics.get("average", metrics)
+    return " ".join(f"{k.replace('recall', 'R')} {v:.1f}" for k, v in flat.items())
+
+
+@click.command("eval")
+@config_options
+@click.option("--model", default=None, help="CIR model URI (overrides model).")
+@click.option("--data", "data_root", default=None, help="Dataset root URI (overrides data.root).")
+@click.option("--split", default=None, help="Split (overrides data.split).")
+@click.option("--output", "-o", default=None, help="Output URI (overrides output).")
+def command(config_path, overrides, model, data_root, split, output):
+    """Evaluate a CIR model (CIRR val/test1, FashionIQ val, synthetic world)."""
+    cfg = build_config(EvalConfig, config_path, overrides, model=model,
+                       **{"data.root": data_root, "data.split": split}, output=output)
+    run(cfg)

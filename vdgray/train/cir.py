@@ -1,0 +1,178 @@
+"""`vdgray train-cir`: train the CIR retriever on human (+ pseudo) triplets, on Ray Train.
+
+The paper's semi-supervised recipe: every step draws a human batch B and a pseudo batch B'
+(`pseudo_ratio` pseudo rows per human row) and minimises L_c(B) + L_c(B ⊕ B') with HN-NCE
+(plus TDM for BLIP); `pseudo: none` trains the supervised baseline with the same code.
+`TorchTrainer` runs the loop (`cir_loop.train_loop`) with DDP over `num_workers`, checkpoints
+every epoch to `storage_path` (local or s3://), recovers from worker failures
+(`max_failures`) and, rerun with the same `name`, resumes from the latest checkpoint. The
+final CIR model dir goes to `output` with a "cir-model" manifest (written last).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import click
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vdgray import manifest, storage
+from vdgray.config import StageConfig, resolved
+from vdgray.errors import ConfigError, VdgrayError
+from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.stage_options import build_config, config_options
+
+
+class HumanData(BaseModel):
+    """Where the human triplets come from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["cirr", "fashioniq", "world"] = Field(
+        "world", description="cirr (CIRR root), fashioniq (FashionIQ root) or world (synthetic world URI; its cirr/ train split).")
+    root: str = Field(..., description="Dataset root URI (local or s3://).")
+    categories: list[str] | None = Field(None, description="FashionIQ categories (default: all three).")
+
+
+class CirModelSpec(BaseModel):
+    """Which CIR model to train."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["combiner", "blip"] = Field("combiner", description="combiner (CLIP + Combiner) or blip (BLIP + TDM).")
+    encoder: str = Field("tiny-clip", description="Backbone: tiny-clip, tiny-blip, or a CLIPModel / BlipForImageTextRetrieval dir URI (e.g. the world CLIP from train-encoder).")
+    settings: dict = Field(default_factory=dict, description="Model settings: combiner {train_backbone: none|text|all, projection_dim, hidden_dim, dropout}; blip {tdm, negatives: argmax|sample}.")
+
+
+class TrainCirConfig(StageConfig):
+    """Settings of `vdgray train-cir`."""
+
+    human: HumanData = Field(..., description="Human triplets.")
+    pseudo: str = Field("none", description="Pseudo triplets URI (stage 'triplets'), or 'none' for the supervised baseline.")
+    pseudo_gallery: str | None = Field(None, description="Gallery URI (image_id, image) holding the pseudo triplets' images.")
+    pseudo_ratio: float = Field(1.0, gt=0, description="Pseudo rows per human row in B' each step.")
+    model: CirModelSpec = Field(default_factory=CirModelSpec, description="The model.")
+    output: str = Field(..., description="Final CIR model dir URI (+ _manifest.json, stage 'cir-model').")
+    epochs: int = Field(10, ge=1, description="Passes over the human triplets.")
+    batch_size: int = Field(32, ge=2, description="Human triplets per worker per step (|B| per worker).")
+    lr: float = Field(1e-4, gt=0, description="Peak AdamW learning rate.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    warmup: float = Field(0.05, ge=0, lt=1, description="Fraction of steps of linear warm-up before the cosine decay.")
+    temperature: float | None = Field(None, gt=0, description="Contrastive temperature (default: combiner 0.01, blip 0.07).")
+    alpha: float = Field(1.0, ge=0, description="HN-NCE positive weight alpha.")
+    beta: float | None = Field(None, ge=0, description="HN-NCE hardness beta (default: combiner 0 = InfoNCE, blip 0.5).")
+    tdm_weight: float = Field(1.0, ge=0, description="Weight of the TDM loss (blip only).")
+    num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks).")
+    use_gpu: bool = Field(False, description="One GPU per worker (bf16 autocast).")
+    torch_threads: int | None = Field(None, ge=1, description="torch threads per worker (default: CPUs / workers).")
+    seed: int = Field(0, ge=0, description="Seed of the init and the batch order.")
+    storage_path: str | None = Field(None, description="Ray Train storage (checkpoints); default: <output's parent>/ray-train.")
+    name: str | None = Field(None, description="Ray Train run name; rerun with the same name to resume (default: output's last part).")
+    max_failures: int = Field(1, ge=-1, description="Worker failures to recover from (from the latest checkpoint).")
+    overwrite: bool = Field(False, description="Retrain even if `output` holds a finished model.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
+
+    @field_validator("output", "storage_path", "pseudo_gallery")
+    @classmethod
+    def _uri(cls, v):
+        if v is not None:
+            storage.check_uri(v)
+            return v.rstrip("/")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.pseudo != "none" and not self.pseudo_gallery:
+            raise ValueError("pseudo_gallery: required when pseudo is a triplets URI")
+        if self.model.kind == "combiner" and self.model.encoder == "tiny-blip":
+            raise ValueError("model.encoder: the combiner needs a CLIP backbone, not tiny-blip")
+        if self.model.kind == "blip" and self.model.encoder == "tiny-clip":
+            raise ValueError("model.encoder: the blip model needs a BLIP backbone, not tiny-clip")
+        if self.human.categories and self.human.format != "fashioniq":
+            raise ValueError("human.categories: only for human.format=fashioniq")
+        return self
+
+    def run_storage(self) -> str:
+        if self.storage_path:
+            return self.storage_path
+        parent = self.output.rsplit("/", 1)[0] if "/" in self.output else "."
+        return storage.join(parent, "ray-train")
+
+    def run_name(self) -> str:
+        return self.name or self.output.rsplit("/", 1)[-1] or "cir"
+
+    def loop_config(self, torch_threads: int) -> dict:
+        """The plain dict the workers get (defaults resolved per model kind)."""
+        d = self.model_dump(mode="json", exclude={"ray"})
+        d["beta"] = self.beta if self.beta is not None else (0.5 if self.model.kind == "blip"
+                                                             else 0.0)
+        d["torch_threads"] = torch_threads
+        return d
+
+
+def run(cfg: TrainCirConfig) -> dict:
+    """Train, write the CIR model dir to `output`, return the last epoch's metrics."""
+    from ray.train import ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from vdgray.train.cir_loop import train_loop
+    from vdgray.train.encoder import _first_line, _publish, _run_config
+
+    t0 = time.time()
+    if manifest.is_complete(cfg.output, "cir-model") and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, "cir-model")
+        click.echo(f"train-cir: {cfg.output} already holds a model (set overwrite=true to retrain)")
+        return {"output": cfg.output, "skipped": True, **doc.get("metrics", {})}
+    storage.ensure_bucket(cfg.output)
+    storage.ensure_bucket(cfg.run_storage())
+    ensure_ray(cfg.ray)
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    threads = cfg.torch_threads or max(1, cpus // cfg.num_workers)
+    trainer = TorchTrainer(
+        train_loop, train_loop_config=cfg.loop_config(threads),
+        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                     resources_per_worker=None if cfg.use_gpu else {"CPU": 1}),
+        run_config=_run_config(cfg),
+    )
+    try:
+        result = trainer.fit()
+    except Exception as e:  # TrainingFailedError wraps the worker's exception
+        raise VdgrayError(f"train-cir on {cfg.human.root}: training failed "
+                          f"({_first_line(e)})") from None
+    if result.checkpoint is None:
+        raise VdgrayError(f"train-cir: run {cfg.run_name()} produced no checkpoint")
+    metrics = {k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)}
+    files = _publish(result.checkpoint, cfg.output)
+    wall = time.time() - t0
+    inputs = {"human": cfg.human.root}
+    if cfg.pseudo != "none":
+        inputs.update(pseudo=cfg.pseudo, pseudo_gallery=cfg.pseudo_gallery)
+    manifest.write_manifest(
+        cfg.output, stage="cir-model", config=resolved(cfg), inputs=inputs,
+        counts={"human_triplets": int(metrics.get("human_triplets", 0)),
+                "pseudo_triplets": int(metrics.get("pseudo_triplets", 0))},
+        files=files, wall_time_s=wall,
+        extra={"kind": cfg.model.kind, "metrics": metrics,
+               "checkpoint_storage": cfg.run_storage(), "run_name": cfg.run_name()},
+    )
+    click.echo(f"train-cir: {cfg.model.kind} loss {metrics.get('loss', float('nan')):.4f} after "
+               f"{metrics.get('epoch', 0)} epochs in {wall:.0f}s -> {cfg.output}")
+    return {"output": cfg.output, "wall_time_s": wall, **metrics}
+
+
+@click.command("train-cir")
+@config_options
+@click.option("--human", default=None, help="Human triplets root URI (overrides human.root).")
+@click.option("--pseudo", default=None, help="Pseudo triplets URI or 'none' (overrides pseudo).")
+@click.option("--output", "-o", default=None, help="Model output URI (overrides output).")
+@click.option("--epochs", type=int, default=None, help="Epochs (overrides epochs).")
+def command(config_path, overrides, human, pseudo, output, epochs):
+    """Train the CIR retriever on human (+ pseudo) triplets (Ray Train, DDP)."""
+    cfg = build_config(TrainCirConfig, config_path, overrides, **{"human.root": human},
+                       pseudo=pseudo, output=output, epochs=epochs)
+    if cfg.human.root == cfg.output:
+        raise ConfigError("output: must differ from human.root")
+    run(cfg)

@@ -1,0 +1,148 @@
+"""Training data of `vdgray train-cir`: human triplets, pseudo triplets, and the joint sampler.
+
+Human triplets come from CIRR (train split), FashionIQ (train, chosen categories) or a
+synthetic world (its CIRR train split); pseudo triplets from a triplets output (contract in
+DESIGN.md) whose images are read from a gallery output (image_id, image bytes). Both share
+one image table (name -> encoded bytes; pixels are cached in memory when they fit, otherwise
+decoded per batch). `joint_batches` gives every rank, for every step, a human batch B and a
+pseudo batch B' (`pseudo_batch` rows, drawn from an endless stream of shuffles of the
+pseudo set), deterministically from (seed, epoch, rank): a resumed run sees the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from vdgray import manifest, storage
+from vdgray.errors import DataFormatError
+
+PIXEL_CACHE_BYTES = 2 << 30
+
+
+@dataclass
+class Triplets:
+    """Row-aligned: reference / target indices into the image table, and tokenised text."""
+
+    ref: np.ndarray
+    tgt: np.ndarray
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.ref)
+
+
+class ImageTable:
+    """Encoded images by index; `pixels(idx)` preprocesses (cached when the table fits)."""
+
+    def __init__(self, names: list[str], data: list[bytes], preprocess, cache: bool = True):
+        self.names, self.data, self.preprocess = names, data, preprocess
+        self._cache = None
+        if cache and data:
+            first = preprocess(data[:1])
+            if first[0].numel() * 4 * len(data) <= PIXEL_CACHE_BYTES:
+                self._cache = torch.cat([preprocess(data[i:i + 256])
+                                         for i in range(0, len(data), 256)])
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def pixels(self, idx) -> torch.Tensor:
+        idx = np.asarray(idx, dtype=np.int64)
+        if self._cache is not None:
+            return self._cache[torch.from_numpy(idx)]
+        return self.preprocess([self.data[i] for i in idx])
+
+
+def human_triplets(fmt: str, root: str, categories=None) -> tuple[pa.Table, dict[str, bytes]]:
+    """Human triplets (contract schema) and the encoded bytes of every image they use."""
+    if fmt in ("cirr", "world"):
+        from vdgray.data.cirr import load_cirr
+
+        split = load_cirr(storage.join(root, "cirr") if fmt == "world" else root, "train")
+        table = split.to_triplets()
+        read = split.read_image
+    elif fmt == "fashioniq":
+        from vdgray.data.fashioniq import FASHIONIQ_CATEGORIES, load_fashioniq
+
+        split = load_fashioniq(root, "train", categories or FASHIONIQ_CATEGORIES)
+        table = split.to_triplets()
+        read = split.read_image
+    else:
+        raise DataFormatError(f"unknown human triplet format {fmt!r} (cirr, fashioniq, world)")
+    names = _used(table)
+    return table, {n: read(n) for n in names}
+
+
+def pseudo_triplets(uri: str, gallery: str) -> tuple[pa.Table, dict[str, bytes]]:
+    """Pseudo triplets from a finished triplets output, images from a gallery output."""
+    table = manifest.read_dataset(uri, "triplets",
+                                  columns=["triplet_id", "reference_id", "target_id", "text"])
+    names = _used(table)
+    files = manifest.dataset_files(gallery)
+    images: dict[str, bytes] = {}
+    wanted = pa.array(sorted(names), pa.string())
+    for f in files:
+        part = storage.read_parquet(f, columns=["image_id", "image"])
+        part = part.filter(pc.is_in(part.column("image_id"), value_set=wanted))
+        images.update(zip(part.column("image_id").to_pylist(), part.column("image").to_pylist(),
+                          strict=True))
+    missing = [n for n in names if n not in images]
+    if missing:
+        raise DataFormatError(f"{uri}: {len(missing)} triplet images are not in the gallery "
+                              f"{gallery} (first: {missing[0]!r})")
+    return table, images
+
+
+def _used(table: pa.Table) -> list[str]:
+    return list(dict.fromkeys(table.column("reference_id").to_pylist()
+                              + table.column("target_id").to_pylist()))
+
+
+def index_triplets(table: pa.Table, index: dict[str, int], tokenize) -> Triplets:
+    """Triplets as image indices + tokens."""
+    tok = tokenize(table.column("text").to_pylist())
+    return Triplets(
+        ref=np.array([index[n] for n in table.column("reference_id").to_pylist()], np.int64),
+        tgt=np.array([index[n] for n in table.column("target_id").to_pylist()], np.int64),
+        input_ids=tok["input_ids"], attention_mask=tok["attention_mask"],
+    )
+
+
+def _stream(n: int, seed: int, start: int, count: int) -> np.ndarray:
+    """Items [start, start+count) of the endless concatenation of seeded permutations of n."""
+    out = np.empty(count, dtype=np.int64)
+    pos, k = start, 0
+    while k < count:
+        rnd, off = divmod(pos, n)
+        perm = np.random.default_rng([seed, 1, rnd]).permutation(n)
+        take = min(count - k, n - off)
+        out[k:k + take] = perm[off:off + take]
+        k, pos = k + take, pos + take
+    return out
+
+
+def steps_per_epoch(n_human: int, batch: int, world: int) -> int:
+    """Optimiser steps per epoch (each rank takes `batch` human rows per step)."""
+    return n_human // (batch * world)
+
+
+def joint_batches(n_human: int, n_pseudo: int, batch: int, pseudo_batch: int, epoch: int,
+                  rank: int, world: int, seed: int):
+    """Yield (human indices [batch], pseudo indices [pseudo_batch]) for this rank's steps."""
+    steps = steps_per_epoch(n_human, batch, world)
+    perm = np.random.default_rng([seed, 0, epoch]).permutation(n_human)
+    for s in range(steps):
+        lo = (s * world + rank) * batch
+        h = perm[lo:lo + batch]
+        if n_pseudo and pseudo_batch:
+            g = (epoch * steps + s) * world + rank
+            p = _stream(n_pseudo, seed, g * pseudo_batch, pseudo_batch)
+        else:
+            p = np.empty(0, dtype=np.int64)
+        yield h, p
