@@ -124,7 +124,7 @@ def train_loop(config: dict) -> None:
         total, max(1, int(total * config["warmup_ratio"])), config["schedule"],
         config["step_size"] or per_epoch, config["gamma"]))
 
-    step, resumed = 0, False
+    step, resumed, history, first_loss = 0, False, [], None
     ckpt = ray.train.get_checkpoint()
     if ckpt:
         with ckpt.as_directory() as d:
@@ -133,9 +133,10 @@ def train_loop(config: dict) -> None:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, resumed = int(state["step"]), True
+        history, first_loss = list(state.get("history", [])), state.get("first_loss")
         if rank == 0:
             print(f"train-vdg[{config['stage']}]: resuming from step {step}", flush=True)
-    start_step, first_loss = step, None
+    start_step = step
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if config["bf16"] and device.type == "cuda" else torch.autocast("cpu", enabled=False))
 
@@ -145,7 +146,8 @@ def train_loop(config: dict) -> None:
             if rank == 0:
                 torch.save(trainable_state(model), os.path.join(tmp, TRAINABLE))
                 torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                            "step": step}, os.path.join(tmp, TRAIN_STATE))
+                            "step": step, "history": history, "first_loss": first_loss},
+                           os.path.join(tmp, TRAIN_STATE))
                 checkpoint = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=checkpoint)
 
@@ -182,9 +184,11 @@ def train_loop(config: dict) -> None:
                 save({"epoch": epoch + 1, "step": step, "loss": float(np.mean(losses)),
                       "first_loss": first_loss, "start_step": start_step})
         mean = float(np.mean(losses)) if losses else float("nan")
+        history.append(mean)
         if rank == 0:
             print(f"train-vdg[{config['stage']}]: epoch {epoch + 1}/{config['epochs']} "
                   f"step {step}/{total} loss {mean:.4f} lr {sched.get_last_lr()[0]:.2e} "
                   f"{time.time() - t0:.1f}s", flush=True)
         save({"epoch": epoch + 1, "step": step, "loss": mean, "first_loss": first_loss,
-              "start_step": start_step, "examples": len(examples), "total_steps": total})
+              "first_epoch_loss": history[0], "start_step": start_step,
+              "examples": len(examples), "total_steps": total})
