@@ -17,7 +17,13 @@ from vdgray.errors import VdgrayError
 # name -> ("module:attribute" of a click.Command, one-line help). Only commands that work.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("vdgray.data.synthetic.stage:command", "Write a synthetic CIR world to a URI."),
+    "train-encoder": ("vdgray.train.encoder:command",
+                      "Train a small CLIP on a synthetic world's image-caption pairs (Ray Train)."),
+    "embed": ("vdgray.stages.embed:command", "Embed a gallery with an image encoder (Ray Data)."),
+    "mine": ("vdgray.stages.mine:command",
+             "Mine reference-target pairs from embeddings (FAISS, CIRR subgroups)."),
     "demo": ("vdgray.demo:command", "Run the whole pipeline on the built-in synthetic world."),
+    "bench": ("vdgray.bench.cli:command", "Benchmarks: print a table and write JSON."),
 }
 
 

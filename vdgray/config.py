@@ -8,14 +8,29 @@ file and the dotted key, so a typo never reaches a stage as a silent default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from vdgray.errors import ConfigError
 
 C = TypeVar("C", bound=BaseModel)
+
+
+def _uri(value: str) -> str:
+    from vdgray import storage
+    from vdgray.errors import StorageError
+
+    try:
+        return storage.absolute(value)
+    except StorageError as e:
+        raise ValueError(str(e)) from None
+
+
+# A storage URI field: validated early (scheme, bucket) and, for local paths, made absolute so
+# that Ray workers, whose working directory differs from the driver's, resolve it the same way.
+Uri = Annotated[str, AfterValidator(_uri)]
 
 
 class StageConfig(BaseModel):
@@ -80,7 +95,7 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(x) for x in e["loc"]) or "(root)"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif e["type"] == "missing":

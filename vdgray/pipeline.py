@@ -17,7 +17,7 @@ import click
 from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig
+from vdgray.config import StageConfig, Uri
 from vdgray.errors import ConfigError
 from vdgray.runtime import RayConfig, ensure_ray
 
@@ -47,11 +47,11 @@ STAGES: dict[str, StageSpec] = {
 class PipelineConfig(StageConfig):
     """One run of the pipeline: a root output URI, the stages to run and each stage's settings."""
 
-    output: str = Field(description="Root URI; each stage writes to a fixed sub-prefix of it.")
+    output: Uri = Field(description="Root URI; each stage writes to a fixed sub-prefix of it.")
     stages: list[str] = Field(
         default_factory=lambda: list(STAGES), description="Stages to run, in pipeline order."
     )
-    gallery: str | None = Field(
+    gallery: Uri | None = Field(
         None, description="Unlabeled gallery URI; default: the synthetic world's gallery/."
     )
     encoder: str | None = Field(

@@ -53,6 +53,12 @@ def check_uri(uri: str) -> str:
     return uri
 
 
+def absolute(uri: str) -> str:
+    """A validated URI with local paths made absolute (Ray workers run in other directories)."""
+    uri = check_uri(uri)
+    return uri if is_s3(uri) else os.path.abspath(os.path.expanduser(uri))
+
+
 def join(uri: str, *parts: str) -> str:
     """Join path parts onto a URI with '/' (S3) or the OS separator (local)."""
     uri = str(uri)
