@@ -173,3 +173,21 @@ def test_cirr_plan_is_deterministic():
     c = plan_split("train", 12, seed=4)
     assert a.queries == b.queries and a.scenes == b.scenes
     assert a.queries != c.queries
+
+
+def test_gallery_shard_writer_writes_matching_shards(tmp_path):
+    from vdgray import storage
+    from vdgray.data.synthetic.gallery_writer import GalleryShardWriter
+
+    g, c = str(tmp_path / "gallery"), str(tmp_path / "captions")
+    w = GalleryShardWriter(g, c, n_rows=25, shard_rows=10, seed=1, image_size=24)
+    out = w({"id": np.array([2, 0])})
+    assert out["file"].tolist() == ["part-00002.parquet", "part-00000.parquet"]
+    assert out["rows"].tolist() == [5, 10]
+    gal = storage.read_parquet(str(tmp_path / "gallery" / "part-00002.parquet"))
+    cap = storage.read_parquet(str(tmp_path / "captions" / "part-00002.parquet"))
+    assert gal.column_names == ["image_id", "image"]
+    assert cap.column_names == ["image_id", "caption", "attributes"]
+    assert gal.column("image_id").to_pylist() == [f"aux-{i:08d}" for i in range(20, 25)]
+    assert cap.column("image_id").to_pylist() == gal.column("image_id").to_pylist()
+    assert Image.open(io.BytesIO(gal.column("image")[0].as_py())).size == (24, 24)

@@ -52,10 +52,11 @@ UNIT_POLYGONS: dict[str, list[tuple[float, float]]] = {
 
 
 def _jitter_colour(name: str, rng: np.random.Generator, amount: float) -> tuple[int, int, int]:
-    base = np.asarray(RGB[name], dtype=np.float64)
-    if amount > 0:
-        base = base + rng.uniform(-amount, amount, size=3)
-    return tuple(int(v) for v in np.clip(np.rint(base), 0, 255))
+    base = RGB[name]
+    if amount <= 0:
+        return base
+    d = rng.uniform(-amount, amount, size=3).tolist()
+    return tuple(min(255, max(0, round(b + x))) for b, x in zip(base, d, strict=True))
 
 
 def _draw_object(draw: ImageDraw.ImageDraw, obj: SceneObject, side: float,

@@ -12,6 +12,7 @@ the output is the same however the work is split into Ray blocks, shards or work
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -43,11 +44,17 @@ def n_changes(rng: np.random.Generator, two_change_prob: float) -> int:
     return 2 if rng.random() < two_change_prob else 1
 
 
+@lru_cache(maxsize=256)
+def _family_base(seed: int, family: int, two_object_prob: float) -> Scene:
+    """A family's base scene (cached: a family's members are consecutive indices)."""
+    return sample_scene(rng_for(seed, AUX, SCENE, family), two_object_prob)
+
+
 def aux_scene(seed: int, index: int, two_object_prob: float, two_change_prob: float,
               family_size: int) -> Scene:
     """The scene of auxiliary image `index` (a family base, or a 1-2 change perturbation)."""
     family, member = divmod(int(index), family_size)
-    base = sample_scene(rng_for(seed, AUX, SCENE, family), two_object_prob)
+    base = _family_base(seed, family, two_object_prob)
     if member == 0:
         return base
     rng = rng_for(seed, AUX, SCENE, family, member)
