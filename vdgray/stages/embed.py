@@ -17,7 +17,7 @@ from typing import Literal
 import click
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, resolved
@@ -26,7 +26,6 @@ from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stage_options import build_config, config_options
 
 FAILURES_DIR = "_failures"
-DECODE_RETRIES = 3
 
 
 class EmbedConfig(StageConfig):
@@ -36,6 +35,7 @@ class EmbedConfig(StageConfig):
     output: str = Field(..., description="Output prefix for the embeddings Parquet shards and _manifest.json.")
     model: str = Field("tiny-clip", description="Encoder: a registered name (tiny-clip, world-clip-random) or a model directory / s3:// URI.")
     batch_size: int = Field(64, ge=1, description="Images per encoder batch.")
+    block_rows: int = Field(256, ge=1, description="Rows per streamed block (decode task unit).")
     concurrency: int = Field(1, ge=1, description="Encoder actors in the pool.")
     num_cpus_per_actor: float = Field(1.0, gt=0, description="CPUs reserved per encoder actor (fractional; leave some for decode tasks).")
     decode_num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per decode task.")
@@ -43,6 +43,15 @@ class EmbedConfig(StageConfig):
     use_gpu: Literal["auto", "true", "false"] | bool = Field("auto", description="One GPU per actor: auto (when the cluster has GPUs), true or false.")
     overwrite: bool = Field(False, description="Redo a finished output instead of returning it.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
+
+    @model_validator(mode="after")
+    def _no_fusion(self):
+        if self.decode_num_cpus == self.num_cpus_per_actor:
+            raise ValueError(
+                "decode_num_cpus must differ from num_cpus_per_actor (equal resources make Ray "
+                "Data fuse decoding into the encoder actors, serialising decode and forward)"
+            )
+        return self
 
     @field_validator("gallery", "output")
     @classmethod
@@ -88,49 +97,31 @@ class EmbedImages:
 
 
 def _processor_of(model: str):
-    """The encoder's image processor and input size, loaded once on the driver for the tasks."""
-    from vdgray.models.registry import load_encoder
+    """The encoder's image processor, input size, dim and name, for the decode tasks."""
+    from vdgray.models.registry import encoder_info
 
-    enc = load_encoder(model)
-    return enc.processor, enc.image_size, enc.dim, enc.name
+    return encoder_info(model)
 
 
-def run(cfg: EmbedConfig) -> dict:
-    """Embed every decodable gallery image; returns a summary (counts, files, wall time)."""
+def build_pipeline(cfg: EmbedConfig, src, failures_uri: str | None):
+    """The lazy Ray Dataset read -> decode tasks -> encoder actors; returns (ds, dim, name)."""
     import ray
 
-    from vdgray.data.gallery import (
-        Decoder,
-        collect_failures,
-        gallery_rows,
-        read_gallery,
-        resolve_gallery,
-    )
+    from vdgray.data.gallery import Decoder, read_gallery
 
-    t0 = time.time()
-    storage.ensure_bucket(cfg.output)
-    if manifest.is_complete(cfg.output, "embeddings") and not cfg.overwrite:
-        doc = manifest.read_manifest(cfg.output, "embeddings")
-        click.echo(f"embed: {cfg.output} is already complete (set overwrite=true to redo)")
-        return {"output": cfg.output, "skipped": True, **doc["counts"]}
-    storage.delete_prefix(cfg.output)  # partial or overwritten output: start clean
-
-    src = resolve_gallery(cfg.gallery)
-    n_rows = gallery_rows(src)
     processor, image_size, dim, name = _processor_of(cfg.model)
     ensure_ray(cfg.ray)
     gpu = _wants_gpu(cfg.use_gpu)
     threads = cfg.torch_threads or max(1, round(cfg.num_cpus_per_actor))
-    failures_uri = storage.join(cfg.output, FAILURES_DIR)
-
     ds = read_gallery(cfg.gallery, src, num_cpus=cfg.decode_num_cpus)
+    # Small blocks keep the stream moving: Ray may read a whole small gallery as one block,
+    # and one block decoded then encoded in turn would leave one CPU idle at every moment.
+    ds = ds.repartition(target_num_rows_per_block=cfg.block_rows)
+    # decode_num_cpus != num_cpus_per_actor (validated), so Ray Data never fuses decode into
+    # the encoder actors: decode stays in tasks, running beside the model, not in turn.
     ds = ds.map_batches(
         Decoder(processor, image_size, failures_uri),
-        batch_size=cfg.batch_size, batch_format="numpy",
-        num_cpus=cfg.decode_num_cpus,
-        # Task-only remote args differ from the actors', so Ray Data never fuses decode into
-        # the encoder actors: decode stays in tasks, running beside the model, not in turn.
-        max_retries=DECODE_RETRIES,
+        batch_size=cfg.batch_size, batch_format="numpy", num_cpus=cfg.decode_num_cpus,
     )
     ds = ds.map_batches(
         EmbedImages,
@@ -140,6 +131,25 @@ def run(cfg: EmbedConfig) -> dict:
         compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
         num_cpus=0 if gpu else cfg.num_cpus_per_actor, num_gpus=1 if gpu else 0,
     )
+    return ds, dim, name
+
+
+def run(cfg: EmbedConfig) -> dict:
+    """Embed every decodable gallery image; returns a summary (counts, files, wall time)."""
+    from vdgray.data.gallery import collect_failures, gallery_rows, resolve_gallery
+
+    t0 = time.time()
+    storage.ensure_bucket(cfg.output)
+    if manifest.is_complete(cfg.output, "embeddings") and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, "embeddings")
+        click.echo(f"embed: {cfg.output} is already complete (set overwrite=true to redo)")
+        return {"output": cfg.output, "skipped": True, **doc["counts"]}
+    storage.delete_prefix(cfg.output)  # partial or overwritten output: start clean
+    failures_uri = storage.join(cfg.output, FAILURES_DIR)
+
+    src = resolve_gallery(cfg.gallery)
+    n_rows = gallery_rows(src)
+    ds, dim, name = build_pipeline(cfg, src, failures_uri)
     fs, path = storage.filesystem(cfg.output)
     ds.write_parquet(path, filesystem=fs)
 
