@@ -14,7 +14,7 @@ import pyarrow.fs as pafs
 from pydantic import Field
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, resolved
+from vdgray.config import StageConfig, Uri, resolved
 from vdgray.data.synthetic.cirr_writer import write_cirr, write_truth_images, write_truth_queries
 from vdgray.data.synthetic.gallery_writer import write_gallery
 from vdgray.data.synthetic.world import plan_split
@@ -28,7 +28,7 @@ PARTS = ("gallery", "captions", "cirr", "truth")
 class SynthConfig(StageConfig):
     """Settings of one synthetic world; the same seed and sizes give the same bytes."""
 
-    output: str = Field(description="World URI W (local path or s3://bucket/prefix).")
+    output: Uri = Field(description="World URI W (local path or s3://bucket/prefix).")
     seed: int = Field(0, ge=0, description="Seed of every scene, image and text in the world.")
     image_size: int = Field(64, ge=16, le=1024, description="Image side in pixels (square RGB).")
     n_gallery: int = Field(2000, ge=1, description="Images in the unlabeled auxiliary gallery.")
