@@ -71,8 +71,12 @@ def any_uri(request, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray for all integration tests (2 CPUs, small object store)."""
+def ray_session(s3_server):
+    """One local Ray for all integration tests (2 CPUs, small object store).
+
+    It starts after the S3 server so its workers inherit the AWS_* variables, as a real
+    cluster's workers get them from their environment.
+    """
     import ray
 
     if not ray.is_initialized():
