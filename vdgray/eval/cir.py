@@ -82,7 +82,8 @@ class EvalConfig(StageConfig):
 
 def _world_test1_targets(root: str, queries) -> list[str]:
     """test1 targets of a synthetic world, from truth/queries.parquet."""
-    t = manifest.read_dataset(storage.join(root, "truth"), "truth")
+    manifest.read_manifest(storage.join(root, "truth"), "truth")
+    t = storage.read_parquet(storage.join(root, "truth", "queries.parquet"))
     t = t.filter(pc.equal(t.column("split"), "test1"))
     by_pair = dict(zip(t.column("pairid").to_pylist(), t.column("target").to_pylist(),
                        strict=True))

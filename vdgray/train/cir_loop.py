@@ -158,7 +158,8 @@ def train_loop(config: dict) -> None:
                    **{k: v / len(losses) for k, v in parts_sum.items()},
                    "steps": len(losses), "human_triplets": len(human),
                    "pseudo_triplets": len(pseudo) if pseudo else 0,
-                   "epoch_s": time.time() - t0, "lr": float(sched.get_last_lr()[0])}
+                   "epoch_s": time.time() - t0, "lr": float(sched.get_last_lr()[0]),
+                   "resumed_from_epoch": start_epoch}
         if not math.isfinite(metrics["loss"]):
             raise FloatingPointError(f"loss is {metrics['loss']} at epoch {epoch + 1}")
         if rank == 0:

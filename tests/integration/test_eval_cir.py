@@ -1,0 +1,64 @@
+"""`vdgray eval` end to end on the tiny CIRR fixture: metrics, rankings, cache, submissions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vdgray import manifest, storage
+from vdgray.data.cirr import load_cirr
+from vdgray.eval.cir import EvalConfig, run
+from vdgray.models.cir import build_cir
+
+pytestmark = pytest.mark.integration
+
+CIRR = str(Path(__file__).parents[1] / "assets" / "cirr_tiny")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cirmodel") / "model"
+    build_cir("combiner", "tiny-clip").eval().save(path)
+    return str(path)
+
+
+def _rescore(rows, split) -> dict[str, float]:
+    """Recall@K recomputed from the written rankings (every image fits in the top 50 here)."""
+    by_pair = {q.pairid: q for q in split.queries}
+    ranks = np.array([r["top50"].index(by_pair[r["pairid"]].target) for r in rows])
+    return {f"recall@{k}": 100.0 * float(np.mean(ranks < k)) for k in (1, 5, 10, 50)}
+
+
+def test_eval_val_writes_metrics_rankings_and_reuses_cached_gallery(ray_session, model_dir,
+                                                                     any_uri):
+    cfg = EvalConfig(model=model_dir, data={"format": "cirr", "root": CIRR, "split": "val"},
+                     output=f"{any_uri}/eval", batch_size=4)
+    res = run(cfg)
+    assert res["cache_hit"] is False and res["gallery"] == 8 and res["queries"] == 3
+    doc = manifest.read_manifest(cfg.output, "eval")
+    metrics = storage.read_json(storage.join(cfg.output, "metrics.json"))["metrics"]
+    assert doc["metrics"] == metrics
+    rows = storage.read_parquet(storage.join(cfg.output, "rankings.parquet")).to_pylist()
+    split = load_cirr(CIRR, "val")
+    assert sorted(r["pairid"] for r in rows) == sorted(q.pairid for q in split.queries)
+    assert all(r["reference"] not in r["top50"] and len(r["top50"]) == 7 for r in rows)
+    for k, v in _rescore(rows, split).items():
+        assert metrics[k] == pytest.approx(v)
+    # a second evaluation of the same model and split reads the cached gallery embeddings
+    again = run(EvalConfig(**{**cfg.model_dump(), "output": f"{any_uri}/eval2"}))
+    assert again["cache_hit"] is True and again["metrics"] == metrics
+
+
+def test_eval_test1_writes_both_submission_files(ray_session, model_dir, tmp_path):
+    out = str(tmp_path / "test1")
+    res = run(EvalConfig(model=model_dir, data={"format": "cirr", "root": CIRR, "split": "test1"},
+                         output=out, cache=str(tmp_path / "cache")))
+    assert res["metrics"] is None
+    recall = storage.read_json(f"{out}/recall_submission.json")
+    subset = storage.read_json(f"{out}/recall_subset_submission.json")
+    pairids = [str(q.pairid) for q in load_cirr(CIRR, "test1").queries]
+    assert recall["metric"] == "recall" and subset["metric"] == "recall_subset"
+    assert all(p in recall and p in subset for p in pairids)
+    assert all(len(subset[p]) <= 3 for p in pairids)
