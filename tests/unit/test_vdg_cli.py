@@ -78,3 +78,18 @@ def test_configs_reject_conflicts():
                                              "cirr=/c"])
     assert (cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout) == (64, 16, 0.05)
     assert cfg.run_name() == "vdg-instruct-x" and cfg.run_storage() == "/o/ray-train"
+
+
+def test_assemble_and_export_over_any_uri(tiny_lm_dir, any_uri):
+    from vdgray.models.checkpoint import local_model_dir
+    from vdgray.models.vdg.assemble import AssembleConfig
+    from vdgray.models.vdg.assemble import run as assemble
+    from vdgray.models.vdg.build import load_vdg
+    from vdgray.models.vdg.export import ExportConfig
+    from vdgray.models.vdg.export import run as export
+
+    assemble(AssembleConfig(vision="tiny-clip", lm=tiny_lm_dir, output=f"{any_uri}/vdg"))
+    export(ExportConfig(model=f"{any_uri}/vdg", output=f"{any_uri}/exported"))
+    model, proc = load_vdg(local_model_dir(f"{any_uri}/exported"))
+    assert model.config.model_type == "llava" and proc.patch_size == 8
+    assert "model.safetensors" in manifest.read_manifest(f"{any_uri}/exported")["files"]
