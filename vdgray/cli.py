@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mine": ("vdgray.stages.mine:command",
              "Mine reference-target pairs from embeddings (FAISS, CIRR subgroups)."),
     "demo": ("vdgray.demo:command", "Run the whole pipeline on the built-in synthetic world."),
+    "submit": ("vdgray.submit:command",
+               "Submit a stage or the whole pipeline as a Ray job to a running cluster."),
     "bench": ("vdgray.bench.cli:command", "Benchmarks: print a table and write JSON."),
 }
 
