@@ -62,3 +62,23 @@ def test_eval_test1_writes_both_submission_files(ray_session, model_dir, tmp_pat
     assert recall["metric"] == "recall" and subset["metric"] == "recall_subset"
     assert all(p in recall and p in subset for p in pairids)
     assert all(len(subset[p]) <= 3 for p in pairids)
+
+
+FASHIONIQ = str(Path(__file__).parents[1] / "assets" / "fashioniq_tiny")
+
+
+def test_eval_fashioniq_val_per_category_and_average(ray_session, model_dir, tmp_path):
+    out = str(tmp_path / "fiq")
+    res = run(EvalConfig(model=model_dir, data={"format": "fashioniq", "root": FASHIONIQ,
+                                                "split": "val"}, output=out))
+    m = res["metrics"]
+    assert set(m) == {"dress", "shirt", "toptee", "average"}
+    # every category gallery here is smaller than 10, so each target is within the top 10
+    assert all(m[c]["recall@10"] == 100.0 for c in ("dress", "shirt", "toptee"))
+    rows = storage.read_parquet(f"{out}/rankings.parquet").to_pylist()
+    assert {r["category"] for r in rows} == {"dress", "shirt", "toptee"}
+    from vdgray.data.fashioniq import load_fashioniq
+
+    galleries = load_fashioniq(FASHIONIQ, "val").galleries
+    # FashionIQ removes nothing (not even the reference): the whole category gallery is ranked
+    assert all(sorted(r["top50"]) == sorted(galleries[r["category"]]) for r in rows)
