@@ -138,3 +138,12 @@ def test_export_reloads_without_peft_and_generates_same_tokens(tmp_path):
     a = generate_deltas(unmerged, proc2, refs, tgts, do_sample=False, max_new_tokens=8)
     b = generate_deltas(plain.eval(), proc2, refs, tgts, do_sample=False, max_new_tokens=8)
     assert a == b and any(a)
+
+
+def test_unfreeze_lm_trains_lm_but_never_the_vision_tower():
+    model, _ = tiny_vdg()
+    names = set_trainable(model, "align", unfreeze_lm=True)
+    assert any(n.startswith("model.language_model.") for n in names)
+    assert any(n.startswith("model.multi_modal_projector.") for n in names)
+    assert not any("vision_tower" in n for n in names)
+    assert set_trainable(model, "align") == [n for n in names if "multi_modal_projector" in n]

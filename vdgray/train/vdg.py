@@ -63,6 +63,8 @@ class TrainVdgConfig(StageConfig):
     gamma: float = Field(0.1, gt=0, le=1, description="Step schedule: decay factor.")
     max_length: int = Field(256, ge=8, description="Tokens per example (image tokens included).")
     limit: int | None = Field(None, ge=1, description="Use only the first N examples (tests).")
+    unfreeze_lm: bool = Field(False, description="Also train all LM weights in align/instruct "
+                              "(a from-scratch world LM; the paper keeps the LLM frozen).")
     lora: LoraSettings = Field(default_factory=LoraSettings, description="LoRA (instruct only).")
     num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks).")
     use_gpu: bool = Field(False, description="One GPU per worker.")
@@ -143,7 +145,7 @@ def publish(cfg: TrainVdgConfig, checkpoint_dir: str | Path, local: Path) -> Non
         return
     peft_model = add_lora(model, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout,
                           cfg.lora.target_modules)
-    set_trainable(model, "instruct")
+    set_trainable(model, "instruct", cfg.unfreeze_lm)
     load_trainable(model, state)
     peft_model.save_pretrained(local / ADAPTER_DIR)
     save_vdg(peft_model.unload(), processor, local)

@@ -42,7 +42,7 @@ def stage_model(config: dict):
     if config["stage"] == "instruct":
         lora = config["lora"]
         add_lora(model, lora["r"], lora["alpha"], lora["dropout"], lora["target_modules"])
-    set_trainable(model, config["stage"])
+    set_trainable(model, config["stage"], config.get("unfreeze_lm", False))
     return model, processor
 
 

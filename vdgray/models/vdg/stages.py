@@ -32,10 +32,12 @@ def add_lora(model, r: int = 64, alpha: int = 16, dropout: float = 0.05,
     return get_peft_model(model, cfg)
 
 
-def set_trainable(model, stage: str) -> list[str]:
+def set_trainable(model, stage: str, unfreeze_lm: bool = False) -> list[str]:
     """Freeze everything but the stage's parameters; returns the trainable names.
 
-    `model` is the plain LLaVA module (for `instruct`, after `add_lora`)."""
+    `model` is the plain LLaVA module (for `instruct`, after `add_lora`). `unfreeze_lm` also
+    trains every LM weight in align/instruct: a from-scratch world LM, trained on text only,
+    has no attention that reads image tokens, and a frozen one never learns to."""
     if stage not in STAGES:
         raise ValueError(f"stage {stage!r} is not one of {STAGES}")
     names = []
@@ -46,6 +48,8 @@ def set_trainable(model, stage: str) -> list[str]:
             on = name.startswith(PROJECTOR)
         else:
             on = name.startswith(PROJECTOR) or ".lora_" in name
+        if unfreeze_lm and stage != "lm":
+            on = on or name.startswith(("model.language_model.", "lm_head."))
         p.requires_grad_(on)
         if on:
             names.append(name)
