@@ -1,0 +1,246 @@
+"""Unit tests of `vdgray generate`'s parts without Ray: ids, pairs reading, gallery lookup,
+filters, vLLM request rows and config mapping, and the stage config's validation."""
+
+from __future__ import annotations
+
+import base64
+
+import pyarrow as pa
+import pytest
+
+from vdgray import storage
+from vdgray.config import load_config
+from vdgray.data.triplets import TRIPLETS_SCHEMA, triplet_id
+from vdgray.errors import ConfigError
+from vdgray.models.vdg.prompt import RESPONSE, SYSTEM, build_prompt
+from vdgray.stages.generate import GenerateConfig, data_files
+from vdgray.stages.generate_backends import batch_seed, generator_id
+from vdgray.stages.generate_filters import DeltaFilter, degenerate_reason
+from vdgray.stages.generate_join import (
+    GalleryIndex,
+    ImageJoiner,
+    objects,
+    plan_units,
+    read_pairs_unit,
+    read_side_records,
+)
+from vdgray.stages.generate_vllm import (
+    RequestBuilder,
+    chat_request,
+    postprocess,
+    processor_config_kwargs,
+    sampling_params,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"x" * 20
+
+
+def _pairs(tmp_path, n=10, name="part-00000.parquet"):
+    refs = [f"r{i}" for i in range(n)]
+    tgts = [f"t{i}" for i in range(n)]
+    uri = str(tmp_path / name)
+    storage.write_parquet(uri, pa.table({"pair_id": [f"p{i}" for i in range(n)],
+                                         "reference_id": refs, "target_id": tgts,
+                                         "similarity": pa.array([0.5] * n, pa.float32()),
+                                         "group_id": list(range(n))}))
+    return uri
+
+
+def _gallery(tmp_path, ids, row_group_size=3):
+    uri = str(tmp_path / "gallery.parquet")
+    storage.write_parquet(uri, pa.table({"image_id": ids,
+                                         "image": pa.array([i.encode() for i in ids], pa.binary())}),
+                          row_group_size=row_group_size)
+    return uri
+
+
+def test_generator_id_changes_with_model_export_and_sampling():
+    s = {"do_sample": True, "temperature": 0.2, "top_k": 50, "max_new_tokens": 32, "seed": 0}
+    a = generator_id("s3://b/vdg", {"created_at": "t1", "code_version": "v"}, s)
+    assert a.startswith("vdg@") and a.endswith("/t0.2-k50-n32-s0")
+    assert a == generator_id("s3://b/vdg/", {"created_at": "t1", "code_version": "v"}, s)
+    assert a != generator_id("s3://b/vdg", {"created_at": "t2", "code_version": "v"}, s)
+    assert a != generator_id("s3://b/vdg", {"created_at": "t1", "code_version": "v"}, {**s, "seed": 1})
+    greedy = generator_id("m", {}, {**s, "do_sample": False})
+    assert "/greedy-n32-s0" in greedy
+
+
+def test_batch_seed_is_stable_and_depends_on_ids():
+    assert batch_seed(0, ["a", "b"]) == batch_seed(0, ["a", "b"])
+    assert batch_seed(0, ["a", "b"]) != batch_seed(0, ["a", "c"])
+    assert batch_seed(0, ["a"]) != batch_seed(1, ["a"])
+    assert 0 <= batch_seed(5, ["x"]) < 2**31
+
+
+def test_read_pairs_adds_triplet_ids_and_honours_the_cap(tmp_path):
+    a = _pairs(tmp_path, 10, "a.parquet")
+    b = _pairs(tmp_path, 10, "b.parquet")
+    assert plan_units([a, b], None) == [(a, 10), (b, 10)]
+    assert plan_units([a, b], 13) == [(a, 10), (b, 3)]
+    assert plan_units([a, b], 10) == [(a, 10)]
+    blocks = list(read_pairs_unit(b, 3, "gen", block_rows=2))
+    assert [blk.num_rows for blk in blocks] == [2, 1]
+    first = blocks[0].to_pylist()[0]
+    assert first["triplet_id"] == triplet_id("r0", "t0", "gen")
+    assert set(first) == {"triplet_id", "pair_id", "reference_id", "target_id"}
+
+
+def test_plan_units_rejects_pairs_without_columns(tmp_path):
+    uri = str(tmp_path / "bad.parquet")
+    storage.write_parquet(uri, pa.table({"pair_id": ["p"], "reference_id": ["r"]}))
+    with pytest.raises(Exception, match="target_id"):
+        plan_units([uri], None)
+
+
+def test_gallery_index_fetches_across_row_groups_with_a_bounded_cache(tmp_path):
+    ids = [f"img{i}" for i in range(10)]
+    uri = _gallery(tmp_path, ids, row_group_size=3)
+    index = GalleryIndex([uri], cache_bytes=1)  # keeps one row group at a time
+    assert index.fetch(["img9", "img0", "nope", "img4"]) == [b"img9", b"img0", None, b"img4"]
+    assert len(index._cache) == 1
+    assert "img5" in index and "nope" not in index
+
+
+def test_image_joiner_drops_and_records_pairs_with_missing_images(tmp_path):
+    uri = _gallery(tmp_path, ["a", "b", "c"])
+    joiner = ImageJoiner([uri], failures_uri=str(tmp_path / "_failures"))
+    batch = {"triplet_id": objects(["t1", "t2", "t3"]), "pair_id": objects(["p1", "p2", "p3"]),
+             "reference_id": objects(["a", "a", "zz"]), "target_id": objects(["b", "gone", "c"])}
+    out = joiner(batch)
+    assert list(out["triplet_id"]) == ["t1"]
+    assert list(out["reference_image"]) == [b"a"] and list(out["target_image"]) == [b"b"]
+    recs = read_side_records(str(tmp_path / "_failures"), "pair_id")
+    assert [r["pair_id"] for r in recs] == ["p2", "p3"]
+    assert "target image 'gone'" in recs[0]["reason"]
+    assert "reference image 'zz'" in recs[1]["reason"]
+
+
+def test_side_records_are_deduplicated(tmp_path):
+    uri = _gallery(tmp_path, ["a"])
+    joiner = ImageJoiner([uri], failures_uri=str(tmp_path / "f"))
+    batch = {"triplet_id": objects(["t"]), "pair_id": objects(["p"]),
+             "reference_id": objects(["a"]), "target_id": objects(["x"])}
+    joiner(batch)
+    joiner(batch)  # a retried batch writes its failures again
+    assert len(storage.list_files(str(tmp_path / "f"))) == 2
+    assert len(read_side_records(str(tmp_path / "f"), "pair_id")) == 1
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("", "empty"), ("   ", "empty"), ("red", "degenerate"), ("red red red", "degenerate"),
+    ("a a a a b", "degenerate"), ("make the circle red", None)])
+def test_degenerate_reason(text, reason):
+    assert degenerate_reason(text, min_words=2, min_distinct_ratio=0.5) == reason
+
+
+def _generated(ids, refs, texts, tgts=None):
+    return pa.table({"triplet_id": ids, "pair_id": ids, "reference_id": refs,
+                     "target_id": tgts or [f"t{i}" for i in range(len(ids))], "text": texts})
+
+
+def test_delta_filter_counts_each_reason_and_emits_the_contract(tmp_path):
+    f = DeltaFilter("gen", removals_uri=str(tmp_path / "_filtered"))
+    batch = _generated(["1", "2", "3", "4", "5"], ["r", "r", "r", "s", "s"],
+                       ["make it red", "Make it  red", "", "blue blue", "make it blue"])
+    out = f(batch)
+    assert out.schema == TRIPLETS_SCHEMA
+    assert out.column("triplet_id").to_pylist() == ["1", "5"]
+    assert set(out.column("source").to_pylist()) == {"pseudo"}
+    assert set(out.column("generator").to_pylist()) == {"gen"}
+    recs = {r["triplet_id"]: r["reason"]
+            for r in read_side_records(str(tmp_path / "_filtered"), "triplet_id")}
+    assert recs == {"2": "duplicate", "3": "empty", "4": "degenerate"}
+
+
+def test_delta_filter_disabled_keeps_all_but_empty():
+    out = DeltaFilter("g", enabled=False)(_generated(["1", "2", "3"], ["r", "r", "r"],
+                                                     ["x", "x", " "]))
+    assert out.column("triplet_id").to_pylist() == ["1", "2"]
+
+
+def test_retriever_filter_keeps_only_targets_ranked_in_top_k():
+    def rank(images, texts, targets):  # a retriever that finds the target iff the text names it
+        return [0 if t in x else 99 for x, t in zip(texts, targets, strict=True)]
+
+    f = DeltaFilter("g", rank_fn=rank, top_k=5)
+    batch = _generated(["1", "2"], ["r", "s"], ["turn it into t0 now", "something else entirely"])
+    batch = batch.append_column("reference_image", pa.array([b"x", b"y"], pa.binary()))
+    out = f(batch)
+    assert out.column("triplet_id").to_pylist() == ["1"]
+    assert f.removed == [{"triplet_id": "2", "reason": "retriever"}]
+
+
+def test_retriever_factory_spec_is_validated():
+    with pytest.raises(ConfigError, match="module:factory"):
+        DeltaFilter("g", retriever="nocolon", gallery_uri="/x")
+    with pytest.raises(ConfigError, match="cannot import"):
+        DeltaFilter("g", retriever="vdgray.nothing_here:f", gallery_uri="/x")
+
+
+def test_vllm_request_is_the_shared_prompt_with_two_image_parts():
+    target = b"\xff\xd8\xff" + b"j" * 10
+    msgs = chat_request(PNG, target)
+    assert len(msgs) == 1 and msgs[0]["role"] == "user"
+    parts = msgs[0]["content"]
+    images = [p for p in parts if p["type"] == "image_url"]
+    assert len(images) == 2
+    assert images[0]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert images[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    rendered = " ".join("<image>" if p["type"] == "image_url" else p["text"] for p in parts)
+    assert rendered == build_prompt()
+    assert SYSTEM in rendered and rendered.endswith(RESPONSE)
+
+
+def test_vllm_rows_carry_ids_and_sampling():
+    sp = sampling_params(0.2, 50, 32, True, seed=3)
+    assert sp == {"max_tokens": 32, "temperature": 0.2, "top_k": 50, "seed": 3}
+    assert sampling_params(0.2, 50, 8, False) == {"max_tokens": 8, "temperature": 0.0}
+    row = {"triplet_id": "t", "pair_id": "p", "reference_id": "r", "target_id": "g",
+           "reference_image": PNG, "target_image": PNG, "extra": 1}
+    req = RequestBuilder(sp)(row)
+    assert set(req) == {"triplet_id", "pair_id", "reference_id", "target_id", "messages",
+                        "sampling_params"}
+    out = postprocess({**req, "generated_text": "  make it red "})
+    assert out == {"triplet_id": "t", "pair_id": "p", "reference_id": "r", "target_id": "g",
+                   "text": "make it red"}
+
+
+def test_vllm_config_mapping_builds_a_real_processor_config():
+    kw = processor_config_kwargs("/models/vdg", batch_size=32, concurrency=4,
+                                 accelerator_type="H100", max_model_len=384,
+                                 engine_kwargs={"dtype": "bfloat16"})
+    assert kw["engine_kwargs"] == {"limit_mm_per_prompt": {"image": 2}, "max_model_len": 384,
+                                   "dtype": "bfloat16"}
+    assert kw["model_source"] == "/models/vdg" and kw["accelerator_type"] == "H100"
+    llm = pytest.importorskip("ray.data.llm")
+    cfg = llm.vLLMEngineProcessorConfig(**kw)  # the documented config accepts every field
+    assert cfg.batch_size == 32 and cfg.accelerator_type == "H100"
+
+
+def test_generate_config_validation(tmp_path):
+    base = {"pairs": str(tmp_path / "p"), "gallery": str(tmp_path / "g"),
+            "model": str(tmp_path / "m"), "output": str(tmp_path / "o")}
+    cfg = load_config(GenerateConfig, None, [f"{k}={v}" for k, v in base.items()])
+    assert cfg.sampling.temperature == 0.2 and cfg.sampling.top_k == 50
+    assert cfg.sampling.max_new_tokens == 32 and cfg.backend == "transformers"
+    rel = load_config(GenerateConfig, None, [*(f"{k}={v}" for k, v in base.items()),
+                                             "output=relative/out"])
+    assert rel.output.startswith("/")
+    with pytest.raises(ConfigError, match="output must differ from pairs"):
+        load_config(GenerateConfig, None, [*(f"{k}={v}" for k, v in base.items()),
+                                           f"output={base['pairs']}"])
+    with pytest.raises(ConfigError, match="use_gpu"):
+        load_config(GenerateConfig, None, [*(f"{k}={v}" for k, v in base.items()),
+                                           "backend=vllm", "use_gpu=false"])
+    with pytest.raises(ConfigError, match="sampling.top_k"):
+        load_config(GenerateConfig, None, [*(f"{k}={v}" for k, v in base.items()),
+                                           "sampling.top_k=0"])
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(GenerateConfig, None, [*(f"{k}={v}" for k, v in base.items()), "filters.x=1"])
+
+
+def test_data_files_skip_side_folders(tmp_path):
+    out = tmp_path / "o"
+    for rel in ("a_000.parquet", "_checkpoint/x.parquet", "_failures/y.parquet", "b.parquet"):
+        storage.write_bytes(str(out / rel), b"x")
+    assert data_files(str(out)) == ["a_000.parquet", "b.parquet"]

@@ -1,0 +1,344 @@
+"""`vdgray generate`: pseudo triplets from mined pairs with the exported VDG, at scale.
+
+One streaming Ray Data pipeline: the pairs contract (ids only, with the deterministic
+`triplet_id` added at read time) -> `ImageJoiner` (a keyed gallery lookup on an actor; the
+gallery is never collected on the driver) -> the generator backend (transformers on an actor
+pool, or vLLM through Ray Data LLM) -> `DeltaFilter` -> Parquet shards under `output`.
+
+Exactly once: Ray Data's job-level checkpointing (`DataContext.checkpoint_config`, id column
+`triplet_id`, stored under `output/_checkpoint/`). Its Parquet sink commits in two phases (a
+pending id file, the data file, then the commit), and a re-run drops the data files of
+uncommitted writes and filters committed ids out right after the read, so a job killed at
+any point and re-run with the same output writes every triplet exactly once. Pairs with a
+missing image and filtered rows are side records (`_failures/`, `_filtered/`), counted in the
+manifest, which is written last; then the checkpoint is removed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import click
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vdgray import manifest, storage
+from vdgray.config import StageConfig, Uri, resolved
+from vdgray.errors import ConfigError, DataFormatError, StorageError, VdgrayError
+from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
+from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.stage_options import build_config, config_options
+
+CHECKPOINT_DIR, FAILURES_DIR, FILTERED_DIR = "_checkpoint", "_failures", "_filtered"
+STATE_FILE = "_generate_state.json"
+MANIFEST_FAILURES_MAX = 1000
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SamplingConfig(_Section):
+    """Decoding settings (the paper's by default)."""
+
+    do_sample: bool = Field(True, description="Sample (true) or decode greedily (false).")
+    temperature: float = Field(TEMPERATURE, gt=0.0, description="Sampling temperature.")
+    top_k: int = Field(TOP_K, ge=1, description="Sample from the top-k tokens.")
+    max_new_tokens: int = Field(MAX_NEW_TOKENS, ge=1, le=512, description="Most new tokens per delta.")
+    seed: int = Field(0, ge=0, description="Base seed; each micro-batch is seeded from it and its ids.")
+
+
+class VllmConfig(_Section):
+    """vLLM backend settings (Ray Data LLM's vLLMEngineProcessorConfig)."""
+
+    accelerator_type: str | None = Field(None, description="GPU type for engine actors, e.g. 'H100'.")
+    max_model_len: int = Field(512, ge=64, description="Engine context length (2 images + text).")
+    engine_kwargs: dict = Field(default_factory=dict, description="Extra vLLM engine kwargs.")
+
+
+class FilterConfig(_Section):
+    """Quality filters of generated deltas (beyond the paper)."""
+
+    enabled: bool = Field(True, description="Apply the filters (false keeps all non-empty deltas).")
+    min_words: int = Field(2, ge=1, description="Deltas with fewer words are degenerate.")
+    min_distinct_ratio: float = Field(
+        0.5, ge=0.0, le=1.0, description="Deltas whose distinct/total word ratio is lower are degenerate.")
+    dedupe: bool = Field(True, description="Drop a delta repeated for the same reference in a batch.")
+    retriever: str | None = Field(
+        None, description="'module:factory' of a retriever rank function (factory(gallery) -> "
+                          "rank(ref_images, texts, target_ids)); None skips this filter.")
+    retriever_top_k: int = Field(10, ge=1, description="Keep a triplet only if its target ranks below this.")
+
+
+class GenerateConfig(StageConfig):
+    """Settings of `vdgray generate`."""
+
+    pairs: Uri = Field(..., description="URI of a finished `pairs` output (Parquet + manifest).")
+    gallery: Uri = Field(..., description="Gallery URI: a world, or Parquet image_id/image (+ manifest).")
+    model: Uri = Field(..., description="Exported VDG dir/URI (manifest stage `vdg-model`).")
+    output: Uri = Field(..., description="URI prefix of the `triplets` output.")
+    backend: Literal["transformers", "vllm"] = Field("transformers", description="Generator backend.")
+    batch_size: int = Field(16, ge=1, description="Pairs per generate call (and per Ray batch).")
+    concurrency: int = Field(1, ge=1, description="Generator actors (GPUs under use_gpu).")
+    num_cpus_per_actor: float = Field(1.0, gt=0.0, description="CPUs reserved per generator actor.")
+    torch_threads: int | None = Field(None, ge=1, description="torch threads per actor (default torch's).")
+    use_gpu: Literal["auto"] | bool = Field("auto", description="One GPU per generator actor; auto = if CUDA.")
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Decoding settings.")
+    vllm: VllmConfig = Field(default_factory=VllmConfig, description="vLLM backend settings.")
+    filters: FilterConfig = Field(default_factory=FilterConfig, description="Quality filters.")
+    block_rows: int = Field(256, ge=1, description="Pairs per read block (rows carry image bytes later).")
+    join_concurrency: int = Field(1, ge=1, description="Gallery lookup actors.")
+    join_num_cpus: float = Field(
+        0.25, gt=0.0, description="CPUs reserved per read/write task and lookup/filter actor.")
+    image_cache_mb: int = Field(256, ge=1, description="Gallery row groups cached per lookup actor (MiB).")
+    rows_per_file: int = Field(10_000, ge=1, description="Least triplets per output shard.")
+    max_pairs: int | None = Field(None, ge=1, description="Use only the first N pairs (file order).")
+    max_restarts: int = Field(3, ge=0, description="Restarts of a dead generator/lookup actor.")
+    max_task_retries: int = Field(3, ge=0, description="Retries of a batch whose actor died.")
+    overwrite: bool = Field(False, description="Replace a finished (or differently configured) output.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
+
+    @model_validator(mode="after")
+    def _check(self) -> GenerateConfig:
+        out = self.output.rstrip("/")
+        for key in ("pairs", "gallery", "model"):
+            if getattr(self, key).rstrip("/") == out:
+                raise ValueError(f"output must differ from {key}")
+        if self.backend == "vllm" and self.use_gpu is False:
+            raise ValueError("use_gpu: the vllm backend needs GPUs (use backend=transformers)")
+        if self.backend == "vllm" and self.filters.retriever:
+            raise ValueError("filters.retriever: only with backend=transformers "
+                             "(the vLLM rows do not carry the reference image)")
+        return self
+
+    def sampling_dict(self) -> dict:
+        return self.sampling.model_dump()
+
+    def want_gpu(self) -> bool:
+        if self.use_gpu == "auto":
+            import torch
+
+            return torch.cuda.is_available()
+        return bool(self.use_gpu)
+
+
+def _gallery_files(uri: str) -> list[str]:
+    from vdgray.data.gallery import resolve_gallery
+
+    src = resolve_gallery(uri)
+    if src.kind != "parquet":
+        raise DataFormatError(f"{uri}: generate needs a Parquet gallery (image_id, image); "
+                              "a folder of images is not supported here")
+    return src.files
+
+
+def _check_state(cfg: GenerateConfig, state: dict) -> bool:
+    """Prepare `output`; True when resuming a killed run with the same settings."""
+    storage.ensure_bucket(cfg.output)
+    if manifest.is_complete(cfg.output):
+        if not cfg.overwrite:
+            raise StorageError(f"{cfg.output}: a finished output exists (set overwrite=true to replace it)")
+        storage.delete_prefix(cfg.output)
+        return False
+    state_uri = storage.join(cfg.output, STATE_FILE)
+    if storage.exists(state_uri):
+        old = storage.read_json(state_uri)
+        if old != state:
+            if not cfg.overwrite:
+                diff = sorted(k for k in set(old) | set(state) if old.get(k) != state.get(k))
+                raise StorageError(f"{cfg.output}: a partial run with other settings is there "
+                                   f"({', '.join(diff)} differ); set overwrite=true to discard it")
+            storage.delete_prefix(cfg.output)
+            storage.write_json(state_uri, state)
+            return False
+        return bool(storage.list_files(storage.join(cfg.output, CHECKPOINT_DIR)))
+    storage.write_json(state_uri, state)
+    return False
+
+
+def data_files(output: str) -> list[str]:
+    """Relative names of the triplet shards under `output` (side folders start with '_')."""
+    base = output.rstrip("/")
+    names = []
+    for f in storage.list_files(output, suffix=".parquet"):
+        rel = f[len(base):].lstrip("/")
+        if not rel.startswith("_"):
+            names.append(rel)
+    return names
+
+
+def _rows(uri: str) -> int:
+    fs, path = storage.filesystem(uri)
+    with fs.open_input_file(path) as fh:
+        return pq.ParquetFile(fh).metadata.num_rows
+
+
+def _removed_counts(cfg: GenerateConfig, files: list[str]) -> dict[str, int]:
+    """Distinct removed triplet ids per reason, minus ids a resumed run kept after all."""
+    from vdgray.stages.generate_filters import REASONS
+    from vdgray.stages.generate_join import read_side_records
+
+    removed = {r["triplet_id"]: r["reason"]
+               for r in read_side_records(storage.join(cfg.output, FILTERED_DIR), "triplet_id")}
+    if removed:
+        for name in files:
+            for tid in storage.read_parquet(storage.join(cfg.output, name),
+                                            columns=["triplet_id"]).column(0).to_pylist():
+                removed.pop(tid, None)
+    counts = dict.fromkeys(REASONS, 0)
+    for reason in removed.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def _pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[str]):
+    """The lazy Ray Dataset from pairs to kept triplet rows."""
+    from ray.data import ActorPoolStrategy
+
+    from vdgray.stages.generate_backends import TransformersGenerator
+    from vdgray.stages.generate_filters import DeltaFilter
+    from vdgray.stages.generate_join import ImageJoiner, read_pairs
+
+    retries = {"max_restarts": cfg.max_restarts, "max_task_retries": cfg.max_task_retries}
+    ds = read_pairs(units, generator, cfg.block_rows, num_cpus=cfg.join_num_cpus)
+    ds = ds.map_batches(
+        ImageJoiner, batch_size=None, compute=ActorPoolStrategy(size=cfg.join_concurrency), num_cpus=cfg.join_num_cpus,
+        fn_constructor_kwargs={"gallery_files": gallery_files,
+                               "failures_uri": storage.join(cfg.output, FAILURES_DIR),
+                               "cache_bytes": cfg.image_cache_mb << 20}, **retries)
+    s = cfg.sampling
+    if cfg.backend == "transformers":
+        gpu = cfg.want_gpu()
+        ds = ds.map_batches(
+            TransformersGenerator, batch_size=cfg.batch_size,
+            compute=ActorPoolStrategy(min_size=1, max_size=cfg.concurrency), num_cpus=cfg.num_cpus_per_actor, num_gpus=1 if gpu else 0,
+            fn_constructor_kwargs={
+                "model_uri": cfg.model, "batch_size": cfg.batch_size, "do_sample": s.do_sample,
+                "temperature": s.temperature, "top_k": s.top_k, "max_new_tokens": s.max_new_tokens,
+                "seed": s.seed, "num_threads": cfg.torch_threads,
+                "keep_reference_image": bool(cfg.filters.retriever)}, **retries)
+    else:
+        from vdgray.models.checkpoint import local_model_dir
+        from vdgray.stages.generate_vllm import build_vllm_processor, sampling_params
+
+        processor = build_vllm_processor(
+            str(local_model_dir(cfg.model)),
+            sampling_params(s.temperature, s.top_k, s.max_new_tokens, s.do_sample, s.seed),
+            batch_size=cfg.batch_size, concurrency=cfg.concurrency,
+            accelerator_type=cfg.vllm.accelerator_type, max_model_len=cfg.vllm.max_model_len,
+            engine_kwargs=cfg.vllm.engine_kwargs)
+        ds = processor(ds)
+    f = cfg.filters
+    return ds.map_batches(
+        DeltaFilter, batch_format="pyarrow", batch_size=None, compute=ActorPoolStrategy(size=1),
+        num_cpus=cfg.join_num_cpus, **retries,
+        fn_constructor_kwargs={
+            "generator": generator, "enabled": f.enabled, "min_words": f.min_words,
+            "min_distinct_ratio": f.min_distinct_ratio, "dedupe": f.dedupe,
+            "retriever": f.retriever, "gallery_uri": cfg.gallery, "top_k": f.retriever_top_k,
+            "removals_uri": storage.join(cfg.output, FILTERED_DIR)})
+
+
+def run(cfg: GenerateConfig) -> dict:
+    """Generate pseudo triplets from `cfg.pairs` into `cfg.output`; returns a summary."""
+    import ray.data
+    from ray.data.checkpoint import CheckpointConfig
+
+    from vdgray.stages.generate_backends import generator_id, read_model_manifest
+    from vdgray.stages.generate_join import plan_units, read_side_records
+
+    t0 = time.perf_counter()
+    model_doc = read_model_manifest(cfg.model)
+    generator = generator_id(cfg.model, model_doc, cfg.sampling_dict())
+    pair_files = manifest.dataset_files(cfg.pairs, stage="pairs")
+    gallery_files = _gallery_files(cfg.gallery)
+    units = plan_units(pair_files, cfg.max_pairs)
+    total = sum(n for _, n in units)
+    state = {"generator": generator, "pairs": cfg.pairs, "gallery": cfg.gallery,
+             "max_pairs": cfg.max_pairs, "backend": cfg.backend,
+             "filters": cfg.filters.model_dump()}
+    resumed = _check_state(cfg, state)
+    ensure_ray(cfg.ray)
+
+    fs, out_path = storage.filesystem(cfg.output)
+    ckpt_uri = storage.join(cfg.output, CHECKPOINT_DIR)
+    ctx = ray.data.DataContext.get_current()
+    saved = ctx.checkpoint_config
+    ctx.checkpoint_config = CheckpointConfig(
+        id_column="triplet_id", checkpoint_path=ckpt_uri, override_filesystem=fs,
+        delete_checkpoint_on_success=False)
+    try:
+        if units:
+            ds = _pipeline(cfg, units, generator, gallery_files)
+            ds.write_parquet(out_path, filesystem=fs, min_rows_per_file=cfg.rows_per_file,
+                             ray_remote_args={"num_cpus": cfg.join_num_cpus})
+    except VdgrayError:
+        raise
+    except Exception as e:  # a Ray task error wrapping ours, or the library's own
+        cause = e
+        while getattr(cause, "cause", None) is not None and cause is not cause.cause:
+            cause = cause.cause
+        if isinstance(cause, VdgrayError):
+            raise type(cause)(str(cause)) from None
+        line = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise StorageError(f"{cfg.output}: generation failed ({line})") from None
+    finally:
+        ctx.checkpoint_config = saved
+    t_gen = time.perf_counter()
+
+    files = data_files(cfg.output)
+    triplets = sum(_rows(storage.join(cfg.output, f)) for f in files)
+    failures = read_side_records(storage.join(cfg.output, FAILURES_DIR), "pair_id")
+    removed = _removed_counts(cfg, files)
+    accounted = triplets + len(failures) + sum(removed.values())
+    if accounted != total:
+        raise StorageError(
+            f"{cfg.output}: {triplets} triplets + {len(failures)} failures + "
+            f"{sum(removed.values())} filtered != {total} pairs (output inconsistent; "
+            "re-run to resume, or overwrite=true)")
+    counts = {"pairs": total, "triplets": triplets, "failures": len(failures),
+              **{f"removed_{k}": v for k, v in removed.items()}}
+    wall = time.perf_counter() - t0
+    manifest.write_manifest(
+        cfg.output, stage="triplets", config=resolved(cfg),
+        inputs={"pairs": cfg.pairs, "gallery": cfg.gallery, "model": cfg.model},
+        counts=counts, files=files, wall_time_s=wall,
+        failures=[{k: r[k] for k in ("pair_id", "reference_id", "target_id", "reason")}
+                  for r in failures[:MANIFEST_FAILURES_MAX]],
+        extra={"generator": generator, "source": "pseudo", "backend": cfg.backend,
+               "model_created_at": model_doc.get("created_at"), "sampling": cfg.sampling_dict(),
+               "filtered": removed, "resumed": resumed,
+               "failures_truncated": len(failures) > MANIFEST_FAILURES_MAX,
+               "failures_uri": storage.join(cfg.output, FAILURES_DIR),
+               "timings_s": {"generate_s": round(t_gen - t0, 3)}})
+    storage.delete_prefix(ckpt_uri)
+    return {"output": cfg.output, **counts, "generator": generator, "resumed": resumed,
+            "wall_time_s": round(wall, 3),
+            "triplets_per_s": round(triplets / max(t_gen - t0, 1e-9), 2)}
+
+
+@click.command("generate")
+@config_options
+@click.option("--pairs", default=None, help="Pairs URI (shortcut for --set pairs=...).")
+@click.option("--gallery", default=None, help="Gallery URI (shortcut for --set gallery=...).")
+@click.option("--model", default=None, help="Exported VDG URI (shortcut for --set model=...).")
+@click.option("--output", "-o", default=None, help="Output URI (shortcut for --set output=...).")
+def command(config_path, overrides, pairs, gallery, model, output):
+    """Generate pseudo triplets (visual deltas) for mined pairs with the exported VDG."""
+    cfg = build_config(GenerateConfig, config_path, overrides, pairs=pairs, gallery=gallery,
+                       model=model, output=output)
+    if cfg.backend == "vllm" and not cfg.want_gpu():
+        raise ConfigError("backend: vllm needs GPUs and none are visible (use transformers)")
+    summary = run(cfg)
+    click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+if __name__ == "__main__":  # `python -m vdgray.stages.generate` (job scripts, kill tests)
+    import sys
+
+    try:
+        command.main(standalone_mode=False)
+    except VdgrayError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)

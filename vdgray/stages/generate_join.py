@@ -1,0 +1,248 @@
+"""Pairs in, pairs-with-images out, without collecting the gallery on the driver.
+
+Two pieces of `vdgray generate`'s Ray Data pipeline:
+
+- `PairsDatasource` reads the `pairs` contract and adds the deterministic `triplet_id` in the
+  read task itself. Ray Data's job-level checkpointing filters rows right after the *read*,
+  by an id column that must reach the sink unchanged, so the id has to exist at read time
+  (a later `map` would be too late), and the plan may hold no other read (a `Dataset.join`
+  with the gallery would put a second, id-less read under the checkpoint filter).
+- `ImageJoiner` is therefore a keyed lookup instead of a join: each actor indexes the
+  gallery's `image_id` column (ids only, no image bytes) once, then fetches the row groups a
+  batch needs, keeping a bounded LRU of them. A pair whose image is missing leaves the stream
+  and is recorded as a failure side file, never fatal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vdgray import storage
+from vdgray.data.triplets import triplet_id
+from vdgray.errors import DataFormatError, StorageError
+
+PAIR_COLUMNS = ("pair_id", "reference_id", "target_id")
+FAILURE_SCHEMA = pa.schema([("pair_id", pa.string()), ("reference_id", pa.string()),
+                            ("target_id", pa.string()), ("reason", pa.string())])
+
+
+def _open(uri: str) -> pq.ParquetFile:
+    fs, path = storage.filesystem(uri)
+    try:
+        return pq.ParquetFile(fs.open_input_file(path))
+    except FileNotFoundError:
+        raise StorageError(f"{uri}: file not found (listed in the manifest)") from None
+    except (OSError, pa.ArrowInvalid) as e:
+        raise StorageError(f"{uri}: cannot read Parquet ({str(e).strip().splitlines()[0]})") from None
+
+
+def with_triplet_ids(table: pa.Table, generator: str) -> pa.Table:
+    """The pairs columns plus `triplet_id` (first column) for `generator`."""
+    refs = table.column("reference_id").to_pylist()
+    tgts = table.column("target_id").to_pylist()
+    ids = [triplet_id(r, t, generator) for r, t in zip(refs, tgts, strict=True)]
+    cols = {"triplet_id": pa.array(ids, pa.string())}
+    for c in PAIR_COLUMNS:
+        cols[c] = table.column(c).cast(pa.string())
+    return pa.table(cols)
+
+
+def plan_units(files: list[str], max_pairs: int | None) -> list[tuple[str, int]]:
+    """(file, rows to read from its start) per pairs shard, honouring a global `max_pairs`
+    cap in file order (from Parquet footers; nothing is read)."""
+    units, left = [], max_pairs
+    for f in files:
+        pf = _open(f)
+        missing = [c for c in PAIR_COLUMNS if c not in pf.schema_arrow.names]
+        if missing:
+            raise DataFormatError(f"{f}: pairs column {missing[0]!r} missing "
+                                  f"(has {pf.schema_arrow.names})")
+        n = pf.metadata.num_rows
+        if left is not None:
+            n = min(n, left)
+            left -= n
+        if n > 0:
+            units.append((f, n))
+        if left == 0:
+            break
+    return units
+
+
+def read_pairs_unit(uri: str, rows: int, generator: str, block_rows: int):
+    """Stream one pairs shard's first `rows` rows as blocks of `block_rows` with triplet ids."""
+    pf = _open(uri)
+    done = 0
+    for batch in pf.iter_batches(batch_size=block_rows, columns=list(PAIR_COLUMNS)):
+        if done >= rows:
+            break
+        table = pa.Table.from_batches([batch]).slice(0, rows - done)
+        done += table.num_rows
+        yield with_triplet_ids(table, generator)
+
+
+def _datasource_cls():
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    class PairsDatasource(Datasource):
+        """The pairs contract as a Ray Data read, one streaming read task per shard."""
+
+        def __init__(self, units: list[tuple[str, int]], generator: str, block_rows: int):
+            super().__init__()
+            self.units, self.generator, self.block_rows = units, generator, block_rows
+
+        def estimate_inmemory_data_size(self):
+            return sum(n for _, n in self.units) * 96
+
+        def get_read_tasks(self, parallelism, per_task_row_limit=None, data_context=None):
+            tasks = []
+            for uri, n in self.units:
+                meta = BlockMetadata(num_rows=n, size_bytes=n * 96, input_files=[uri],
+                                     exec_stats=None)
+                tasks.append(ReadTask(
+                    lambda uri=uri, n=n: read_pairs_unit(uri, n, self.generator, self.block_rows),
+                    meta, per_task_row_limit=per_task_row_limit))
+            return tasks
+
+    return PairsDatasource
+
+
+def read_pairs(units: list[tuple[str, int]], generator: str, block_rows: int,
+               num_cpus: float = 0.25):
+    """A Ray Dataset of (triplet_id, pair_id, reference_id, target_id) over `units`."""
+    import ray.data
+
+    return ray.data.read_datasource(_datasource_cls()(units, generator, block_rows),
+                                    override_num_blocks=max(1, len(units)), num_cpus=num_cpus)
+
+
+class GalleryIndex:
+    """image_id -> (file index, row group, row in group) over gallery Parquet shards, plus a
+    bounded LRU of fetched `image` row groups. Only the id column is read to build it."""
+
+    def __init__(self, files: list[str], cache_bytes: int = 256 << 20):
+        self.files = list(files)
+        self.cache_bytes = int(cache_bytes)
+        self._cache: OrderedDict[tuple[int, int], pa.Array] = OrderedDict()
+        self._cached = 0
+        self.where: dict[str, tuple[int, int, int]] = {}
+        for fi, f in enumerate(self.files):
+            pf = _open(f)
+            if "image_id" not in pf.schema_arrow.names or "image" not in pf.schema_arrow.names:
+                raise DataFormatError(f"{f}: gallery needs columns image_id and image "
+                                      f"(has {pf.schema_arrow.names})")
+            for rg in range(pf.num_row_groups):
+                ids = pf.read_row_group(rg, columns=["image_id"]).column(0).to_pylist()
+                for row, image_id in enumerate(ids):
+                    self.where.setdefault(str(image_id), (fi, rg, row))
+
+    def __contains__(self, image_id: str) -> bool:
+        return image_id in self.where
+
+    def _group(self, fi: int, rg: int) -> pa.Array:
+        key = (fi, rg)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        col = _open(self.files[fi]).read_row_group(rg, columns=["image"]).column(0)
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        self._cache[key] = col
+        self._cached += col.nbytes
+        while self._cached > self.cache_bytes and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cached -= old.nbytes
+        return col
+
+    def fetch(self, image_ids: list[str]) -> list[bytes | None]:
+        """Image bytes per id (None when the id is absent or its bytes are null), reading
+        each needed row group once per call."""
+        out: list[bytes | None] = [None] * len(image_ids)
+        by_group: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for i, image_id in enumerate(image_ids):
+            loc = self.where.get(image_id)
+            if loc is not None:
+                by_group.setdefault(loc[:2], []).append((i, loc[2]))
+        for (fi, rg), wanted in by_group.items():
+            col = self._group(fi, rg)
+            for i, row in wanted:
+                out[i] = col[row].as_py()
+        return out
+
+
+class ImageJoiner:
+    """map_batches callable: pairs rows -> the same rows plus reference_image/target_image.
+
+    Rows whose reference or target is not in the gallery (or has no bytes) are dropped and,
+    when `failures_uri` is set, written there as one small Parquet file per batch.
+    """
+
+    def __init__(self, gallery_files: list[str], failures_uri: str | None = None,
+                 cache_bytes: int = 256 << 20):
+        self.index = GalleryIndex(gallery_files, cache_bytes)
+        self.failures_uri = failures_uri
+        # Resolved on the driver and pickled, so workers use the same endpoint/credentials.
+        self._fs = storage.filesystem(failures_uri) if failures_uri else None
+        self.failures: list[dict] = []
+
+    def __call__(self, batch: dict) -> dict:
+        refs = [str(x) for x in batch["reference_id"]]
+        tgts = [str(x) for x in batch["target_id"]]
+        ref_img, tgt_img = self.index.fetch(refs), self.index.fetch(tgts)
+        keep, failed = [], []
+        for i, (r, t) in enumerate(zip(ref_img, tgt_img, strict=True)):
+            if r is not None and t is not None:
+                keep.append(i)
+                continue
+            which = [name for name, img, iid in (("reference", r, refs[i]), ("target", t, tgts[i]))
+                     if img is None]
+            reason = "; ".join(f"{w} image {refs[i] if w == 'reference' else tgts[i]!r} "
+                               "not in the gallery" for w in which)
+            failed.append({"pair_id": str(batch["pair_id"][i]), "reference_id": refs[i],
+                           "target_id": tgts[i], "reason": reason})
+        if failed:
+            self.failures.extend(failed)
+            if self._fs is not None:
+                self._write_failures(failed)
+        idx = np.asarray(keep, dtype=np.int64)
+        out = {k: np.asarray(v)[idx] for k, v in batch.items()}
+        out["reference_image"] = objects([ref_img[i] for i in keep])
+        out["target_image"] = objects([tgt_img[i] for i in keep])
+        return out
+
+    def _write_failures(self, failed: list[dict]) -> None:
+        write_side_records(self._fs, self.failures_uri, failed, FAILURE_SCHEMA)
+
+
+def objects(values: list) -> np.ndarray:
+    """A 1-D object array of `values` (numpy would otherwise try to stack equal-length bytes)."""
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def write_side_records(fs_path: tuple, uri: str, rows: list[dict], schema: pa.Schema) -> None:
+    """One small uniquely named Parquet file of `rows` under `uri` (retries may duplicate
+    records; readers deduplicate)."""
+    fs, path = fs_path
+    try:
+        fs.create_dir(path, recursive=True)
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema),
+                       f"{path}/{uuid.uuid4().hex}.parquet", filesystem=fs)
+    except Exception as e:
+        raise StorageError(f"{uri}: cannot write side records ({e})") from None
+
+
+def read_side_records(uri: str, key: str) -> list[dict]:
+    """Side records under `uri`, one per distinct `key`, sorted by it ([] when none)."""
+    files = storage.list_files(uri, suffix=".parquet")
+    if not files:
+        return []
+    seen: dict[str, dict] = {}
+    for row in storage.read_parquet(files).to_pylist():
+        seen.setdefault(row[key], row)
+    return [seen[k] for k in sorted(seen)]
