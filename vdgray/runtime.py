@@ -42,4 +42,6 @@ def ensure_ray(cfg: RayConfig | None = None) -> None:
         kwargs["num_gpus"] = cfg.num_gpus
     if cfg.object_store_memory is not None:
         kwargs["object_store_memory"] = cfg.object_store_memory
-    ray.init(**kwargs)
+    # "local" starts a fresh cluster; plain ray.init() would join whatever `ray start` left
+    # running on this machine, with other resources than asked for.
+    ray.init(address="local", **kwargs)

@@ -70,9 +70,9 @@ def submit(address: str, stage: str, config: str | None = None, overrides: tuple
         client = JobSubmissionClient(address)
     except Exception as e:
         raise VdgrayError(f"cannot reach the Ray dashboard at {address}: {e}") from None
-    job_id = client.submit_job(entrypoint=cmd, runtime_env=runtime_env(wd, pip),
-                               entrypoint_num_cpus=num_cpus, entrypoint_num_gpus=num_gpus,
-                               metadata={"vdgray_stage": stage})
+    job_id = _submit_with_retry(client, entrypoint=cmd, runtime_env=runtime_env(wd, pip),
+                                entrypoint_num_cpus=num_cpus, entrypoint_num_gpus=num_gpus,
+                                metadata={"vdgray_stage": stage})
     click.echo(f"submitted job {job_id}: {cmd}")
     if not wait:
         return job_id, None
@@ -87,6 +87,18 @@ def submit(address: str, stage: str, config: str | None = None, overrides: tuple
         time.sleep(1)
         status = client.get_job_status(job_id)
     return job_id, str(status.value if hasattr(status, "value") else status)
+
+
+def _submit_with_retry(client, attempts: int = 20, delay_s: float = 3.0, **kwargs) -> str:
+    """Submit, retrying while a freshly started head has no job agent yet."""
+    for i in range(attempts):
+        try:
+            return client.submit_job(**kwargs)
+        except RuntimeError as e:
+            if "No available agent" not in str(e) or i == attempts - 1:
+                raise VdgrayError(f"job submission failed: {e}") from None
+            time.sleep(delay_s)
+    raise AssertionError("unreachable")
 
 
 @click.command("submit")

@@ -1,0 +1,38 @@
+"""`vdgray demo --size tiny` end to end, as a user runs it, then again: every stage skipped."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+
+
+def test_tiny_demo_runs_every_stage_then_resumes(tmp_path):
+    out = tmp_path / "demo"
+    cmd = [str(BIN / "vdgray"), "demo", "--size", "tiny", "--num-cpus", "2", "--output", str(out)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "pipeline finished" in first.stdout
+    world = json.loads((out / "world" / "_manifest.json").read_text())
+    assert world["stage"] == "synth" and world["counts"]["gallery"] == 240
+    emb = json.loads((out / "embeddings" / "_manifest.json").read_text())
+    assert emb["counts"] == {"images": 240, "failed": 0}
+    pairs = json.loads((out / "pairs" / "_manifest.json").read_text())
+    assert pairs["counts"]["pairs"] > 0 and pairs["counts"]["groups"] > 0
+
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stdout.count("already finished") == 4
+
+
+def test_demo_to_a_missing_bucket_is_one_line(s3_server):
+    r = subprocess.run([str(BIN / "vdgray"), "demo", "--size", "tiny", "--output",
+                        "s3://no-such-bucket-demo/x"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "error: s3://no-such-bucket-demo/x: bucket 'no-such-bucket-demo' does not exist"]
