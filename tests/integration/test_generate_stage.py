@@ -1,0 +1,179 @@
+"""`vdgray generate` end to end on local Ray and the loopback S3 server: the triplets
+contract, the failure list, and exactly-once output after a real SIGKILL of the job."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from vdgray import manifest, storage
+from vdgray.config import load_config
+from vdgray.data.triplets import TRIPLETS_SCHEMA, triplet_id
+from vdgray.stages.generate import GenerateConfig, run
+
+pytestmark = pytest.mark.integration
+
+N_IMAGES, N_GROUPS = 24, 4  # 4 groups x 30 ordered pairs + 1 pair with a missing image
+
+
+def _png(i: int) -> bytes:
+    from PIL import Image
+
+    arr = (np.random.default_rng(i).random((32, 32, 3)) * 255).astype("uint8")
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A gallery, a pairs output (one pair points at a missing image) and an exported tiny VDG."""
+    from vdgray.models.checkpoint import upload_dir
+    from vdgray.models.vdg.build import save_vdg, tiny_vdg
+    from vdgray.stages.mine import PAIRS_SCHEMA, pair_ids
+
+    root = str(tmp_path_factory.mktemp("gen"))
+    ids = [f"aux-{i:08d}" for i in range(N_IMAGES)]
+    storage.write_parquet(storage.join(root, "gallery", "part-00000.parquet"),
+                          pa.table({"image_id": ids,
+                                    "image": pa.array([_png(i) for i in range(N_IMAGES)], pa.binary())}),
+                          row_group_size=8)
+    manifest.write_manifest(storage.join(root, "gallery"), stage="gallery",
+                            files=["part-00000.parquet"])
+    refs, tgts, gids = [], [], []
+    for g in range(N_GROUPS):
+        members = ids[g * 6:(g + 1) * 6]
+        for a in members:
+            for b in members:
+                if a != b:
+                    refs.append(a)
+                    tgts.append(b)
+                    gids.append(g)
+    refs.append(ids[0])
+    tgts.append("aux-missing")
+    gids.append(N_GROUPS)
+    table = pa.table({"pair_id": pair_ids(refs, tgts), "reference_id": refs, "target_id": tgts,
+                      "similarity": pa.array([0.5] * len(refs), pa.float32()), "group_id": gids},
+                     schema=PAIRS_SCHEMA)
+    storage.write_parquet(storage.join(root, "pairs", "part-00000.parquet"), table)
+    manifest.write_manifest(storage.join(root, "pairs"), stage="pairs",
+                            files=["part-00000.parquet"])
+    model, proc = tiny_vdg(seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_vdg(model, proc, tmp)
+        files = upload_dir(tmp, storage.join(root, "vdg"))
+    manifest.write_manifest(storage.join(root, "vdg"), stage="vdg-model", files=files)
+    return {"root": root, "pairs": list(zip(refs, tgts, strict=True)),
+            "pair_ids": table.column("pair_id").to_pylist()}
+
+
+def _overrides(inputs, output, **extra):
+    root = inputs["root"]
+    base = {"pairs": f"{root}/pairs", "gallery": f"{root}/gallery", "model": f"{root}/vdg",
+            "output": output, "batch_size": 4, "block_rows": 16, "rows_per_file": 16,
+            "num_cpus_per_actor": 0.5, "torch_threads": 1, **extra}
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+def _read_back_with_boto3(output: str) -> pa.Table:
+    """Every shard the manifest lists, fetched with boto3 (not through vdgray's storage)."""
+    bucket, prefix = storage.parse_s3(output)
+    s3 = storage.s3_client()
+    doc = manifest.read_manifest(output, stage="triplets")
+    tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=f"{prefix}/{f}")["Body"].read()))
+              for f in doc["files"]]
+    return pa.concat_tables(tables) if tables else TRIPLETS_SCHEMA.empty_table()
+
+
+def _check_exactly_once(inputs, output):
+    doc = manifest.read_manifest(output, stage="triplets")
+    table = _read_back_with_boto3(output)
+    gen = doc["generator"]
+    got = table.column("triplet_id").to_pylist()
+    assert len(got) == len(set(got)), "a triplet id appears more than once"
+    removed = {r["triplet_id"] for r in storage.read_parquet(
+        storage.list_files(storage.join(output, "_filtered"), suffix=".parquet")).to_pylist()} \
+        if storage.list_files(storage.join(output, "_filtered")) else set()
+    expected = {triplet_id(r, t, gen) for r, t in inputs["pairs"] if t != "aux-missing"}
+    assert set(got) <= expected
+    assert expected - set(got) <= removed
+    c = doc["counts"]
+    assert c["pairs"] == len(inputs["pairs"])
+    assert c["triplets"] == len(got) == len(inputs["pairs"]) - c["failures"] - sum(
+        v for k, v in c.items() if k.startswith("removed_"))
+    assert c["failures"] == 1
+    assert doc["failures"][0]["target_id"] == "aux-missing"
+    assert "not in the gallery" in doc["failures"][0]["reason"]
+    assert table.schema.equals(TRIPLETS_SCHEMA, check_metadata=False) or \
+        table.select(TRIPLETS_SCHEMA.names).schema.names == TRIPLETS_SCHEMA.names
+    assert set(table.column("source").to_pylist()) == {"pseudo"}
+    return doc
+
+
+def test_generate_to_s3_writes_the_contract_and_lists_failures(inputs, ray_session, s3_bucket):
+    output = f"{s3_bucket}/triplets"
+    cfg = load_config(GenerateConfig, None, _overrides(inputs, output))
+    summary = run(cfg)
+    doc = _check_exactly_once(inputs, output)
+    assert summary["triplets"] == doc["counts"]["triplets"] > 0
+    assert doc["resumed"] is False
+    assert not storage.list_files(storage.join(output, "_checkpoint"))
+    with pytest.raises(Exception, match="finished output exists"):
+        run(cfg)
+
+
+_MAIN = textwrap.dedent("""
+    import sys
+    import ray
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             object_store_memory=200_000_000, log_to_driver=False)
+    from vdgray.stages.generate import command
+    command.main(sys.argv[1:], standalone_mode=True)
+""")
+
+
+def _committed(output: str) -> int:
+    files = storage.list_files(storage.join(output, "_checkpoint"), suffix=".parquet")
+    return len([f for f in files if not f.endswith(".pending.parquet")])
+
+
+def test_killed_job_resumes_with_each_triplet_exactly_once(inputs, ray_session, s3_bucket,
+                                                           tmp_path):
+    output = f"{s3_bucket}/killed"
+    script = tmp_path / "gen_main.py"
+    script.write_text(_MAIN)
+    args = [sys.executable, str(script)]
+    slow = {"batch_size": 1, "block_rows": 4, "rows_per_file": 4}  # many small commits
+    for o in _overrides(inputs, output, **slow):
+        args += ["--set", o]
+    proc = subprocess.Popen(args, env=dict(os.environ), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 400
+        while time.time() < deadline and proc.poll() is None and _committed(output) < 1:
+            time.sleep(0.5)
+        assert proc.poll() is None, "the job finished before it could be killed"
+        assert _committed(output) >= 1, "no committed checkpoint within the time limit"
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver, its raylet, GCS and workers
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not manifest.is_complete(output)
+    done_before = _committed(output)
+    cfg = load_config(GenerateConfig, None, _overrides(inputs, output, **slow))
+    summary = run(cfg)
+    assert summary["resumed"] is True
+    assert 0 < done_before
+    _check_exactly_once(inputs, output)
