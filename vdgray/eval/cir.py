@@ -59,8 +59,7 @@ class EvalConfig(StageConfig):
     @classmethod
     def _uri(cls, v):
         if v is not None:
-            storage.check_uri(v)
-            return v.rstrip("/")
+            return storage.absolute(v).rstrip("/")
         return v
 
     @model_validator(mode="after")

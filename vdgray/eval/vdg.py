@@ -46,7 +46,7 @@ class EvalVdgConfig(StageConfig):
     @field_validator("model", "output", "world", "cirr")
     @classmethod
     def _uri(cls, v):
-        return storage.check_uri(v).rstrip("/") if v is not None else v
+        return storage.absolute(v).rstrip("/") if v is not None else v
 
     @model_validator(mode="after")
     def _check(self):

@@ -56,8 +56,7 @@ class EmbedConfig(StageConfig):
     @field_validator("gallery", "output")
     @classmethod
     def _uri(cls, v: str) -> str:
-        storage.check_uri(v)
-        return v.rstrip("/")
+        return storage.absolute(v).rstrip("/")
 
 
 def _wants_gpu(setting) -> bool:

@@ -19,9 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, resolved
-from vdgray.errors import ConfigError, VdgrayError
+from vdgray.errors import ConfigError
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stage_options import build_config, config_options
+from vdgray.train.ray_run import (
+    default_run_storage,
+    fit,
+    numeric_metrics,
+    run_config,
+    torch_threads,
+)
 
 
 class HumanData(BaseModel):
@@ -77,8 +84,7 @@ class TrainCirConfig(StageConfig):
     @classmethod
     def _uri(cls, v):
         if v is not None:
-            storage.check_uri(v)
-            return v.rstrip("/")
+            return storage.absolute(v).rstrip("/")
         return v
 
     @model_validator(mode="after")
@@ -94,13 +100,13 @@ class TrainCirConfig(StageConfig):
         return self
 
     def run_storage(self) -> str:
-        if self.storage_path:
-            return self.storage_path
-        parent = self.output.rsplit("/", 1)[0] if "/" in self.output else "."
-        return storage.join(parent, "ray-train")
+        return self.storage_path or default_run_storage(self.output)
 
     def run_name(self) -> str:
         return self.name or self.output.rsplit("/", 1)[-1] or "cir"
+
+    def run_config(self):
+        return run_config(self.run_storage(), self.run_name(), self.max_failures)
 
     def loop_config(self, torch_threads: int) -> dict:
         """The plain dict the workers get (defaults resolved per model kind)."""
@@ -113,11 +119,8 @@ class TrainCirConfig(StageConfig):
 
 def run(cfg: TrainCirConfig) -> dict:
     """Train, write the CIR model dir to `output`, return the last epoch's metrics."""
-    from ray.train import ScalingConfig
-    from ray.train.torch import TorchTrainer
-
     from vdgray.train.cir_loop import train_loop
-    from vdgray.train.encoder import _first_line, _publish, _run_config
+    from vdgray.train.encoder import _publish
 
     t0 = time.time()
     if manifest.is_complete(cfg.output, "cir-model") and not cfg.overwrite:
@@ -127,24 +130,10 @@ def run(cfg: TrainCirConfig) -> dict:
     storage.ensure_bucket(cfg.output)
     storage.ensure_bucket(cfg.run_storage())
     ensure_ray(cfg.ray)
-    import ray
-
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    threads = cfg.torch_threads or max(1, cpus // cfg.num_workers)
-    trainer = TorchTrainer(
-        train_loop, train_loop_config=cfg.loop_config(threads),
-        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                     resources_per_worker=None if cfg.use_gpu else {"CPU": 1}),
-        run_config=_run_config(cfg),
-    )
-    try:
-        result = trainer.fit()
-    except Exception as e:  # TrainingFailedError wraps the worker's exception
-        raise VdgrayError(f"train-cir on {cfg.human.root}: training failed "
-                          f"({_first_line(e)})") from None
-    if result.checkpoint is None:
-        raise VdgrayError(f"train-cir: run {cfg.run_name()} produced no checkpoint")
-    metrics = {k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)}
+    threads = torch_threads(cfg.torch_threads, cfg.num_workers)
+    result = fit(train_loop, cfg.loop_config(threads), num_workers=cfg.num_workers,
+                 use_gpu=cfg.use_gpu, run=cfg.run_config(), what=f"train-cir on {cfg.human.root}")
+    metrics = numeric_metrics(result)
     files = _publish(result.checkpoint, cfg.output)
     wall = time.time() - t0
     inputs = {"human": cfg.human.root}

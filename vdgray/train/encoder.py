@@ -22,9 +22,16 @@ from pydantic import Field, field_validator, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, resolved
-from vdgray.errors import ConfigError, VdgrayError
+from vdgray.errors import ConfigError
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stage_options import build_config, config_options
+from vdgray.train.ray_run import (
+    default_run_storage,
+    fit,
+    numeric_metrics,
+    run_config,
+    torch_threads,
+)
 
 TRAIN_STATE = "train_state.pt"
 
@@ -59,8 +66,7 @@ class TrainEncoderConfig(StageConfig):
     @classmethod
     def _uri(cls, v):
         if v is not None:
-            storage.check_uri(v)
-            return v.rstrip("/")
+            return storage.absolute(v).rstrip("/")
         return v
 
     @model_validator(mode="after")
@@ -72,33 +78,17 @@ class TrainEncoderConfig(StageConfig):
         return self
 
     def run_storage(self) -> str:
-        if self.storage_path:
-            return self.storage_path
-        parent = self.output.rsplit("/", 1)[0] if "/" in self.output else "."
-        return storage.join(parent, "ray-train")
+        return self.storage_path or default_run_storage(self.output)
 
     def run_name(self) -> str:
         return self.name or self.output.rsplit("/", 1)[-1] or "encoder"
 
-
-def _run_config(cfg: TrainEncoderConfig):
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig
-
-    where = cfg.run_storage()
-    fs, path = storage.filesystem(where)
-    kwargs = {"storage_path": path, "storage_filesystem": fs} if storage.is_s3(where) else {
-        "storage_path": str(Path(where).absolute())}
-    return RunConfig(
-        name=cfg.run_name(), failure_config=FailureConfig(max_failures=cfg.max_failures),
-        checkpoint_config=CheckpointConfig(num_to_keep=2), **kwargs,
-    )
+    def run_config(self):
+        return run_config(self.run_storage(), self.run_name(), self.max_failures)
 
 
 def run(cfg: TrainEncoderConfig) -> dict:
     """Train, write the model dir to `output`, return the final metrics."""
-    from ray.train import ScalingConfig
-    from ray.train.torch import TorchTrainer
-
     from vdgray.train.encoder_loop import train_loop
 
     t0 = time.time()
@@ -109,24 +99,11 @@ def run(cfg: TrainEncoderConfig) -> dict:
     storage.ensure_bucket(cfg.output)
     storage.ensure_bucket(cfg.run_storage())
     ensure_ray(cfg.ray)
-    import ray
-
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    threads = cfg.torch_threads or max(1, cpus // cfg.num_workers)
+    threads = torch_threads(cfg.torch_threads, cfg.num_workers)
     loop_cfg = {**cfg.model_dump(mode="json", exclude={"ray"}), "torch_threads": threads}
-    trainer = TorchTrainer(
-        train_loop, train_loop_config=loop_cfg,
-        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                     resources_per_worker={"CPU": 1} if not cfg.use_gpu else None),
-        run_config=_run_config(cfg),
-    )
-    try:
-        result = trainer.fit()
-    except Exception as e:  # TrainingFailedError wraps the worker's exception
-        raise VdgrayError(f"train-encoder on {cfg.world}: training failed ({_first_line(e)})") from None
-    if result.checkpoint is None:
-        raise VdgrayError(f"train-encoder: run {cfg.run_name()} produced no checkpoint")
-    metrics = {k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)}
+    result = fit(train_loop, loop_cfg, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                 run=cfg.run_config(), what=f"train-encoder on {cfg.world}")
+    metrics = numeric_metrics(result)
     files = _publish(result.checkpoint, cfg.output)
     wall = time.time() - t0
     manifest.write_manifest(
@@ -141,14 +118,6 @@ def run(cfg: TrainEncoderConfig) -> dict:
                f"R@1 {metrics.get('R@1', 0):.3f} R@5 {metrics.get('R@5', 0):.3f} "
                f"(chance {metrics.get('chance_R@5', 0):.3f}) in {wall:.0f}s -> {cfg.output}")
     return {"output": cfg.output, "wall_time_s": wall, **metrics}
-
-
-def _first_line(e: Exception) -> str:
-    cause = e
-    while getattr(cause, "__cause__", None) is not None:
-        cause = cause.__cause__
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}"
 
 
 def _publish(checkpoint, output: str) -> list[str]:

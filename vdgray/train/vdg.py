@@ -23,10 +23,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, resolved
-from vdgray.errors import ConfigError, StorageError, VdgrayError
+from vdgray.errors import ConfigError, StorageError
 from vdgray.models.vdg.stages import LORA_TARGETS, STAGES
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stage_options import build_config, config_options
+from vdgray.train.ray_run import (
+    default_run_storage,
+    fit,
+    numeric_metrics,
+    run_config,
+    torch_threads,
+)
 
 MODEL_STAGE = "vdg-model"
 
@@ -82,7 +89,7 @@ class TrainVdgConfig(StageConfig):
     @field_validator("model", "output", "world", "cirr", "storage_path")
     @classmethod
     def _uri(cls, v):
-        return storage.check_uri(v).rstrip("/") if v is not None else v
+        return storage.absolute(v).rstrip("/") if v is not None else v
 
     @model_validator(mode="after")
     def _check(self):
@@ -99,33 +106,13 @@ class TrainVdgConfig(StageConfig):
         return self
 
     def run_storage(self) -> str:
-        if self.storage_path:
-            return self.storage_path
-        parent = self.output.rsplit("/", 1)[0] if "/" in self.output else "."
-        return storage.join(parent, "ray-train")
+        return self.storage_path or default_run_storage(self.output)
 
     def run_name(self) -> str:
         return self.name or f"vdg-{self.stage}-{self.output.rsplit('/', 1)[-1]}"
 
-
-def _run_config(cfg: TrainVdgConfig):
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig
-
-    where = cfg.run_storage()
-    if storage.is_s3(where):
-        fs, path = storage.filesystem(where)
-        kwargs = {"storage_path": path, "storage_filesystem": fs}
-    else:
-        kwargs = {"storage_path": str(Path(where).absolute())}
-    return RunConfig(name=cfg.run_name(), failure_config=FailureConfig(max_failures=cfg.max_failures),
-                     checkpoint_config=CheckpointConfig(num_to_keep=2), **kwargs)
-
-
-def _cause(e: BaseException) -> str:
-    while getattr(e, "__cause__", None) is not None:
-        e = e.__cause__
-    lines = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {lines[-1] if lines else ''}"
+    def run_config(self):
+        return run_config(self.run_storage(), self.run_name(), self.max_failures)
 
 
 def publish(cfg: TrainVdgConfig, checkpoint_dir: str | Path, local: Path) -> None:
@@ -153,8 +140,6 @@ def publish(cfg: TrainVdgConfig, checkpoint_dir: str | Path, local: Path) -> Non
 
 def run(cfg: TrainVdgConfig) -> dict:
     """Train one stage; write the model dir and its manifest to `output`; return metrics."""
-    from ray.train import ScalingConfig
-    from ray.train.torch import TorchTrainer
 
     from vdgray.models.checkpoint import upload_dir
     from vdgray.train.vdg_loop import train_loop
@@ -169,25 +154,11 @@ def run(cfg: TrainVdgConfig) -> dict:
     storage.ensure_bucket(cfg.output)
     storage.ensure_bucket(cfg.run_storage())
     ensure_ray(cfg.ray)
-    import ray
-
-    cpus = int(ray.cluster_resources().get("CPU", 1))
     loop_cfg = {**cfg.model_dump(mode="json", exclude={"ray"}),
-                "torch_threads": cfg.torch_threads or max(1, cpus // cfg.num_workers)}
-    trainer = TorchTrainer(
-        train_loop, train_loop_config=loop_cfg,
-        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                     resources_per_worker=None if cfg.use_gpu else {"CPU": 1}),
-        run_config=_run_config(cfg),
-    )
-    try:
-        result = trainer.fit()
-    except Exception as e:  # TrainingFailedError wraps the worker's exception
-        raise VdgrayError(f"train-vdg {cfg.stage} from {cfg.model}: training failed "
-                          f"({_cause(e)}); re-run with name={cfg.run_name()} to resume") from None
-    if result.checkpoint is None:
-        raise VdgrayError(f"train-vdg: run {cfg.run_name()} produced no checkpoint")
-    metrics = {k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)}
+                "torch_threads": torch_threads(cfg.torch_threads, cfg.num_workers)}
+    result = fit(train_loop, loop_cfg, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                 run=cfg.run_config(), what=f"train-vdg {cfg.stage} from {cfg.model}")
+    metrics = numeric_metrics(result)
     with result.checkpoint.as_directory() as d, tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp, "model")
         publish(cfg, d, local)

@@ -40,7 +40,7 @@ class AssembleConfig(StageConfig):
     @field_validator("output", "lm", "world")
     @classmethod
     def _uri(cls, v):
-        return storage.check_uri(v).rstrip("/") if v is not None else v
+        return storage.absolute(v).rstrip("/") if v is not None else v
 
     @model_validator(mode="after")
     def _check(self):

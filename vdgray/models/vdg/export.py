@@ -31,7 +31,7 @@ class ExportConfig(StageConfig):
     @field_validator("model", "output")
     @classmethod
     def _uri(cls, v):
-        return storage.check_uri(v).rstrip("/")
+        return storage.absolute(v).rstrip("/")
 
     @model_validator(mode="after")
     def _check(self):

@@ -1,0 +1,74 @@
+"""What every vdgray trainer shares with Ray Train: where runs live, how they fail and resume.
+
+The encoder, VDG and CIR trainers each build a `TorchTrainer` the same way: checkpoints under
+a storage URI (local or s3://) in a run named after the output, `FailureConfig` retries, and
+a re-run with the same name resuming from the latest checkpoint. `fit` turns Ray's wrapped
+worker exception into one `VdgrayError` line that names the run to re-run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vdgray import storage
+from vdgray.errors import VdgrayError
+
+
+def default_run_storage(output: str) -> str:
+    """`<output's parent>/ray-train`: checkpoints next to the final artefacts."""
+    parent = output.rsplit("/", 1)[0] if "/" in output else "."
+    return storage.join(parent, "ray-train")
+
+
+def run_config(storage_uri: str, name: str, max_failures: int, keep: int = 2):
+    """A Ray Train `RunConfig` on local disk or S3 (through vdgray's pyarrow filesystem)."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
+
+    if storage.is_s3(storage_uri):
+        fs, path = storage.filesystem(storage_uri)
+        where = {"storage_path": path, "storage_filesystem": fs}
+    else:
+        where = {"storage_path": str(Path(storage_uri).absolute())}
+    return RunConfig(name=name, failure_config=FailureConfig(max_failures=max_failures),
+                     checkpoint_config=CheckpointConfig(num_to_keep=keep), **where)
+
+
+def root_cause(e: BaseException) -> str:
+    """`Type: last line` of the innermost cause (the worker's own exception)."""
+    while getattr(e, "__cause__", None) is not None:
+        e = e.__cause__
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[-1] if lines else ''}"
+
+
+def torch_threads(requested: int | None, num_workers: int) -> int:
+    """Threads per worker: as configured, else the cluster's CPUs shared by the workers."""
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return requested or max(1, cpus // num_workers)
+
+
+def fit(loop, loop_config: dict, *, num_workers: int, use_gpu: bool, run, what: str):
+    """Run a `TorchTrainer` to the end; return its result, which must carry a checkpoint."""
+    from ray.train import ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    trainer = TorchTrainer(
+        loop, train_loop_config=loop_config,
+        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
+                                     resources_per_worker=None if use_gpu else {"CPU": 1}),
+        run_config=run,
+    )
+    try:
+        result = trainer.fit()
+    except Exception as e:  # TrainingFailedError wraps the worker's exception
+        raise VdgrayError(f"{what}: training failed ({root_cause(e)}); re-run with "
+                          f"name={run.name} to resume from its last checkpoint") from None
+    if result.checkpoint is None:
+        raise VdgrayError(f"{what}: run {run.name} produced no checkpoint")
+    return result
+
+
+def numeric_metrics(result) -> dict:
+    return {k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)}
