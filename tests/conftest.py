@@ -80,7 +80,8 @@ def ray_session(s3_server):
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=1_000_000_000,
+        ray.init(address="local", num_cpus=2, include_dashboard=False,
+                 object_store_memory=1_000_000_000,
                  log_to_driver=False)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
