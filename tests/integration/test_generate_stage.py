@@ -154,7 +154,8 @@ def test_killed_job_resumes_with_each_triplet_exactly_once(inputs, ray_session, 
     script = tmp_path / "gen_main.py"
     script.write_text(_MAIN)
     args = [sys.executable, str(script)]
-    slow = {"batch_size": 1, "block_rows": 4, "rows_per_file": 4}  # many small commits
+    # Many small commits and longer deltas, so the kill lands mid-run.
+    slow = {"batch_size": 1, "block_rows": 4, "rows_per_file": 4, "sampling.max_new_tokens": 96}
     for o in _overrides(inputs, output, **slow):
         args += ["--set", o]
     proc = subprocess.Popen(args, env=dict(os.environ), start_new_session=True,
@@ -162,7 +163,7 @@ def test_killed_job_resumes_with_each_triplet_exactly_once(inputs, ray_session, 
     try:
         deadline = time.time() + 400
         while time.time() < deadline and proc.poll() is None and _committed(output) < 1:
-            time.sleep(0.5)
+            time.sleep(0.1)
         assert proc.poll() is None, "the job finished before it could be killed"
         assert _committed(output) >= 1, "no committed checkpoint within the time limit"
         os.killpg(proc.pid, signal.SIGKILL)  # the driver, its raylet, GCS and workers
