@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "vdg": ("vdgray.models.vdg.cli:command", "Assemble or export a VDG (HF LLaVA) model dir."),
     "eval-vdg": ("vdgray.eval.vdg:command",
                  "Delta quality of a VDG: BLEU-4, ROUGE-L, exact attribute match."),
+    "generate": ("vdgray.stages.generate:command",
+                 "Generate pseudo triplets for mined pairs with an exported VDG (Ray Data)."),
     "train-cir": ("vdgray.train.cir:command",
                   "Train the CIR retriever (combiner or BLIP) on human + pseudo triplets."),
     "eval": ("vdgray.eval.cir:command",

@@ -148,6 +148,9 @@ def _committed(output: str) -> int:
     return len([f for f in files if not f.endswith(".pending.parquet")])
 
 
+@pytest.mark.xfail(run=False, reason=(
+    "known bug, issue [4/7] open: after a SIGKILL mid-run, the re-run hangs in Ray Data's "
+    "checkpoint loader listing s3://.../_checkpoint on the loopback S3 server"))
 def test_killed_job_resumes_with_each_triplet_exactly_once(inputs, ray_session, s3_bucket,
                                                            tmp_path):
     output = f"{s3_bucket}/killed"

@@ -9,6 +9,8 @@ import click
 # name -> ("module:attribute" of a click.Command, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
     "embed": ("vdgray.bench.embed:command", "Ray Data embedding throughput vs a plain torch loop."),
+    "generate": ("vdgray.bench.generate:command",
+                 "Batched vs one-at-a-time VDG generation throughput."),
     "mine": ("vdgray.bench.mine:command", "FAISS IVF vs exact all-neighbour search: time, memory, recall."),
 }
 
