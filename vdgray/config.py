@@ -23,7 +23,7 @@ def _uri(value: str) -> str:
     from vdgray.errors import StorageError
 
     try:
-        return storage.absolute(value)
+        return storage.absolute(value).rstrip("/")
     except StorageError as e:
         raise ValueError(str(e)) from None
 

@@ -285,5 +285,16 @@ def read_parquet(uris: str | list[str], columns: list[str] | None = None) -> pa.
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
+def open_parquet(uri: str) -> pq.ParquetFile:
+    """A lazily read Parquet file (row groups on demand) of a shard a manifest lists."""
+    fs, path = filesystem(uri)
+    try:
+        return pq.ParquetFile(fs.open_input_file(path))
+    except FileNotFoundError:
+        raise StorageError(f"{uri}: file not found (listed in the manifest)") from None
+    except (OSError, pa.ArrowInvalid) as e:
+        raise StorageError(f"{uri}: cannot read Parquet ({str(e).strip().splitlines()[0]})") from None
+
+
 def unique_name(prefix: str = "part", suffix: str = ".parquet") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}{suffix}"

@@ -31,16 +31,6 @@ FAILURE_SCHEMA = pa.schema([("pair_id", pa.string()), ("reference_id", pa.string
                             ("target_id", pa.string()), ("reason", pa.string())])
 
 
-def _open(uri: str) -> pq.ParquetFile:
-    fs, path = storage.filesystem(uri)
-    try:
-        return pq.ParquetFile(fs.open_input_file(path))
-    except FileNotFoundError:
-        raise StorageError(f"{uri}: file not found (listed in the manifest)") from None
-    except (OSError, pa.ArrowInvalid) as e:
-        raise StorageError(f"{uri}: cannot read Parquet ({str(e).strip().splitlines()[0]})") from None
-
-
 def with_triplet_ids(table: pa.Table, generator: str) -> pa.Table:
     """The pairs columns plus `triplet_id` (first column) for `generator`."""
     refs = table.column("reference_id").to_pylist()
@@ -57,7 +47,7 @@ def plan_units(files: list[str], max_pairs: int | None) -> list[tuple[str, int]]
     cap in file order (from Parquet footers; nothing is read)."""
     units, left = [], max_pairs
     for f in files:
-        pf = _open(f)
+        pf = storage.open_parquet(f)
         missing = [c for c in PAIR_COLUMNS if c not in pf.schema_arrow.names]
         if missing:
             raise DataFormatError(f"{f}: pairs column {missing[0]!r} missing "
@@ -75,7 +65,7 @@ def plan_units(files: list[str], max_pairs: int | None) -> list[tuple[str, int]]
 
 def read_pairs_unit(uri: str, rows: int, generator: str, block_rows: int):
     """Stream one pairs shard's first `rows` rows as blocks of `block_rows` with triplet ids."""
-    pf = _open(uri)
+    pf = storage.open_parquet(uri)
     done = 0
     for batch in pf.iter_batches(batch_size=block_rows, columns=list(PAIR_COLUMNS)):
         if done >= rows:
@@ -132,7 +122,7 @@ class GalleryIndex:
         self._cached = 0
         self.where: dict[str, tuple[int, int, int]] = {}
         for fi, f in enumerate(self.files):
-            pf = _open(f)
+            pf = storage.open_parquet(f)
             if "image_id" not in pf.schema_arrow.names or "image" not in pf.schema_arrow.names:
                 raise DataFormatError(f"{f}: gallery needs columns image_id and image "
                                       f"(has {pf.schema_arrow.names})")
@@ -149,7 +139,7 @@ class GalleryIndex:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        col = _open(self.files[fi]).read_row_group(rg, columns=["image"]).column(0)
+        col = storage.open_parquet(self.files[fi]).read_row_group(rg, columns=["image"]).column(0)
         col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
         self._cache[key] = col
         self._cached += col.nbytes

@@ -18,7 +18,6 @@ import click
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 from tqdm import tqdm
 
@@ -115,16 +114,6 @@ def _embedding_matrix(col: pa.ChunkedArray | pa.Array, dim: int | None, uri: str
     return values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, d)
 
 
-def _open_parquet(uri: str) -> pq.ParquetFile:
-    fs, path = storage.filesystem(uri)
-    try:
-        return pq.ParquetFile(fs.open_input_file(path))
-    except FileNotFoundError:
-        raise StorageError(f"{uri}: file not found (listed in the manifest)") from None
-    except (OSError, pa.ArrowInvalid) as e:
-        raise StorageError(f"{uri}: cannot read Parquet ({str(e).strip().splitlines()[0]})") from None
-
-
 def load_embeddings(uri: str, batch_rows: int = 16_384, norm_tolerance: float = 1e-3):
     """(image_ids: pa.StringArray, vectors: (n, D) float32, manifest) of a finished output.
 
@@ -139,7 +128,7 @@ def load_embeddings(uri: str, batch_rows: int = 16_384, norm_tolerance: float = 
     dim = int(dim) if dim is not None else None
     sizes = []
     for f in files:
-        pf = _open_parquet(f)
+        pf = storage.open_parquet(f)
         names = pf.schema_arrow.names
         for col in ("image_id", "embedding"):
             if col not in names:
@@ -153,7 +142,7 @@ def load_embeddings(uri: str, batch_rows: int = 16_384, norm_tolerance: float = 
     row = 0
     bar = tqdm(total=n, desc="mine: read embeddings", unit="img", mininterval=5)
     for f in files:
-        pf = _open_parquet(f)
+        pf = storage.open_parquet(f)
         for batch in pf.iter_batches(batch_size=batch_rows, columns=["image_id", "embedding"]):
             ids = batch.column("image_id")
             if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):

@@ -15,10 +15,10 @@ import time
 from typing import Literal
 
 import click
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, resolved
+from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import ConfigError
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stage_options import build_config, config_options
@@ -57,10 +57,10 @@ class TrainCirConfig(StageConfig):
 
     human: HumanData = Field(..., description="Human triplets.")
     pseudo: str = Field("none", description="Pseudo triplets URI (stage 'triplets'), or 'none' for the supervised baseline.")
-    pseudo_gallery: str | None = Field(None, description="Gallery URI (image_id, image) holding the pseudo triplets' images.")
+    pseudo_gallery: Uri | None = Field(None, description="Gallery URI (image_id, image) holding the pseudo triplets' images.")
     pseudo_ratio: float = Field(1.0, gt=0, description="Pseudo rows per human row in B' each step.")
     model: CirModelSpec = Field(default_factory=CirModelSpec, description="The model.")
-    output: str = Field(..., description="Final CIR model dir URI (+ _manifest.json, stage 'cir-model').")
+    output: Uri = Field(..., description="Final CIR model dir URI (+ _manifest.json, stage 'cir-model').")
     epochs: int = Field(10, ge=1, description="Passes over the human triplets.")
     batch_size: int = Field(32, ge=2, description="Human triplets per worker per step (|B| per worker).")
     lr: float = Field(1e-4, gt=0, description="Peak AdamW learning rate.")
@@ -74,18 +74,11 @@ class TrainCirConfig(StageConfig):
     use_gpu: bool = Field(False, description="One GPU per worker (bf16 autocast).")
     torch_threads: int | None = Field(None, ge=1, description="torch threads per worker (default: CPUs / workers).")
     seed: int = Field(0, ge=0, description="Seed of the init and the batch order.")
-    storage_path: str | None = Field(None, description="Ray Train storage (checkpoints); default: <output's parent>/ray-train.")
+    storage_path: Uri | None = Field(None, description="Ray Train storage (checkpoints); default: <output's parent>/ray-train.")
     name: str | None = Field(None, description="Ray Train run name; rerun with the same name to resume (default: output's last part).")
     max_failures: int = Field(1, ge=-1, description="Worker failures to recover from (from the latest checkpoint).")
     overwrite: bool = Field(False, description="Retrain even if `output` holds a finished model.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
-
-    @field_validator("output", "storage_path", "pseudo_gallery")
-    @classmethod
-    def _uri(cls, v):
-        if v is not None:
-            return storage.absolute(v).rstrip("/")
-        return v
 
     @model_validator(mode="after")
     def _check(self):

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import click
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, resolved
+from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import ConfigError
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stage_options import build_config, config_options
@@ -39,8 +39,8 @@ TRAIN_STATE = "train_state.pt"
 class TrainEncoderConfig(StageConfig):
     """Settings of `vdgray train-encoder`."""
 
-    world: str = Field(..., description="Synthetic world URI (reads gallery/ and captions/).")
-    output: str = Field(..., description="Where the final HF model dir and its _manifest.json go (local or s3://).")
+    world: Uri = Field(..., description="Synthetic world URI (reads gallery/ and captions/).")
+    output: Uri = Field(..., description="Where the final HF model dir and its _manifest.json go (local or s3://).")
     epochs: int = Field(10, ge=1, description="Passes over the training pairs.")
     batch_size: int = Field(64, ge=2, description="Pairs per worker per step (the contrastive batch).")
     lr: float = Field(1e-3, gt=0, description="Peak AdamW learning rate (linear warm-up, cosine decay).")
@@ -56,18 +56,11 @@ class TrainEncoderConfig(StageConfig):
     torch_threads: int | None = Field(None, ge=1, description="torch threads per worker (default: CPUs / workers).")
     seed: int = Field(0, ge=0, description="Seed of the init, the shuffles and the held-out split.")
     holdout: float = Field(0.1, gt=0, lt=0.9, description="Fraction of pairs held out for R@K.")
-    storage_path: str | None = Field(None, description="Ray Train storage (checkpoints); default: <output's parent>/ray-train.")
+    storage_path: Uri | None = Field(None, description="Ray Train storage (checkpoints); default: <output's parent>/ray-train.")
     name: str | None = Field(None, description="Ray Train run name; rerun with the same name to resume (default: output's last part).")
     max_failures: int = Field(1, ge=-1, description="Worker failures to recover from (from the latest checkpoint).")
     overwrite: bool = Field(False, description="Retrain even if `output` holds a finished model.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
-
-    @field_validator("world", "output", "storage_path")
-    @classmethod
-    def _uri(cls, v):
-        if v is not None:
-            return storage.absolute(v).rstrip("/")
-        return v
 
     @model_validator(mode="after")
     def _check(self):
