@@ -1,0 +1,235 @@
+"""The Ray Serve application: a FastAPI ingress in front of a batched model deployment.
+
+`Ingress` parses and validates HTTP requests (every bad input is a 4xx JSON error naming the
+field, never a 500) and forwards each valid query to `Retriever`, which owns the model and
+the FAISS index (loaded once per replica from the storage URIs) and encodes concurrent
+queries in one forward pass with `@serve.batch`. `app` is an application builder, so
+
+    serve run vdgray.serve.app:app index_uri=s3://.../index model_uri=s3://.../cir
+
+and a RayService (`import_path: vdgray.serve.app:app` with `args`) both work; every
+`ServeConfig` field can be passed as an arg. Changing `index_uri` in a running app starts
+new Retriever replicas that load the new index and retires the old ones once the new are
+healthy, so requests keep being answered during the roll-out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from vdgray.config import format_validation_error
+from vdgray.errors import ConfigError
+from vdgray.serve.config import ServeConfig
+from vdgray.serve.schemas import (
+    BatchSearchRequest,
+    Query,
+    QueryError,
+    SearchRequest,
+    validate_query,
+)
+
+api = FastAPI(title="vdgray retriever",
+              description="Composed image retrieval: reference image + modification text -> "
+                          "gallery image ids.")
+
+
+def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    body = {"error": message}
+    if field:
+        body["field"] = field
+    return JSONResponse(status_code=status, content=body)
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(request: Request, exc: RequestValidationError):
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or "body"
+    return _error(422, f"{where}: {first.get('msg', 'invalid request')}", where)
+
+
+@api.exception_handler(Exception)
+async def _unexpected(request: Request, exc: Exception):
+    return _error(500, f"internal error: {type(exc).__name__}")
+
+
+def _validation_message(err: ValidationError) -> tuple[str, str]:
+    first = err.errors()[0]
+    field = ".".join(str(x) for x in first["loc"]) or "body"
+    return format_validation_error(err, "request").removeprefix("request: key "), field
+
+
+async def _json_body(request: Request, limit: int):
+    """The parsed JSON body, or a JSONResponse (413 too large, 400 not JSON)."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        return _error(413, f"body: {length} bytes, at most {limit} allowed", "body")
+    raw = await request.body()
+    if len(raw) > limit:
+        return _error(413, f"body: {len(raw)} bytes, at most {limit} allowed", "body")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return _error(400, f"body: not valid JSON ({e})", "body")
+
+
+def _answer(result) -> dict | JSONResponse:
+    if isinstance(result, QueryError):
+        return JSONResponse(status_code=result.status, content=result.body())
+    return result
+
+
+@serve.deployment(name="Retriever", max_ongoing_requests=64,
+                  health_check_period_s=10, health_check_timeout_s=30)
+class RetrieverDeployment:
+    """Model + index, loaded once per replica; queries batched into one forward pass."""
+
+    def __init__(self, config: dict):
+        from vdgray.serve.retriever import Retriever
+
+        self.cfg = ServeConfig.model_validate(config)
+        device = "cuda" if self.cfg.num_gpus > 0 else "cpu"
+        self.retriever = Retriever(self.cfg.model_uri, self.cfg.index_uri,
+                                   torch_threads=self.cfg.threads(), device=device,
+                                   faiss_gpu=self.cfg.faiss_use_gpu(), nprobe=self.cfg.nprobe)
+        self.search_batched.set_max_batch_size(self.cfg.max_batch_size)
+        self.search_batched.set_batch_wait_timeout_s(self.cfg.batch_wait_timeout_s)
+        self.batches: list[int] = []
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
+    async def search_batched(self, queries: list[Query]) -> list:
+        self.batches.append(len(queries))
+        del self.batches[:-1000]
+        return await asyncio.to_thread(self.retriever.search, queries)
+
+    async def search(self, query: Query):
+        """One query: batched with its neighbours in time, or alone when batching is off."""
+        if self.cfg.batching:
+            return await self.search_batched(query)
+        self.batches.append(1)
+        del self.batches[:-1000]
+        return (await asyncio.to_thread(self.retriever.search, [query]))[0]
+
+    def describe(self) -> dict:
+        recent = self.batches[-1000:]
+        return {**self.retriever.describe(), "batching": self.cfg.batching,
+                "max_batch_size": self.cfg.max_batch_size,
+                "mean_recent_batch": (sum(recent) / len(recent)) if recent else None}
+
+    def check_health(self) -> None:
+        self.retriever.check()
+
+
+@serve.deployment(name="Ingress")
+@serve.ingress(api)
+class Ingress:
+    """HTTP front: validation, error bodies, fan-out of batch requests."""
+
+    def __init__(self, retriever: DeploymentHandle, config: dict):
+        self.retriever = retriever
+        self.cfg = ServeConfig.model_validate(config)
+        # a body holds at most one base64 image (4/3 of its bytes) plus a text and some JSON
+        self.one_limit = 4 * (self.cfg.max_image_bytes // 3 + 1) + 4 * self.cfg.max_text_chars + 4096
+        self.batch_limit = self.cfg.max_batch_queries * self.one_limit
+
+    @api.get("/")
+    async def describe(self) -> dict:
+        c = self.cfg
+        return {
+            "service": "vdgray composed image retrieval",
+            "endpoints": {
+                "POST /search": {"body": {"image": "base64 encoded image (or use image_id)",
+                                          "image_id": "a gallery image id (or use image)",
+                                          "text": f"modification text, 1..{c.max_text_chars} chars",
+                                          "k": f"results wanted, 1..{c.max_k} (default {c.default_k})",
+                                          "exclude_reference": "drop the reference id from the results (default true)"},
+                                 "returns": {"results": [{"image_id": "str", "score": "cosine"}], "k": "int"}},
+                "POST /search/batch": {"body": {"queries": f"list of /search bodies, 1..{c.max_batch_queries}"},
+                                       "returns": {"responses": "one /search answer per query, in order"}},
+                "GET /healthz": "200 with the served model and index when ready",
+                "GET /": "this description",
+            },
+            "limits": {"max_image_bytes": c.max_image_bytes, "max_text_chars": c.max_text_chars,
+                       "max_k": c.max_k, "max_batch_queries": c.max_batch_queries},
+            "errors": "4xx with {'error': '<field>: <what was wrong>', 'field': '<field>'}",
+        }
+
+    @api.get("/healthz")
+    async def healthz(self):
+        try:
+            info = await self.retriever.describe.remote()
+        except Exception as e:  # replica not up (yet): not healthy
+            return _error(503, f"retriever unavailable: {type(e).__name__}")
+        return {"status": "ok", **info}
+
+    async def _one(self, req: SearchRequest, where: str = ""):
+        q = validate_query(req, self.cfg, where)
+        if isinstance(q, QueryError):
+            return q
+        res = await self.retriever.search.remote(q)
+        if isinstance(res, QueryError) and where:
+            return QueryError(res.status, where + res.field, res.message)
+        return res
+
+    @api.post("/search")
+    async def search(self, request: Request):
+        body = await _json_body(request, self.one_limit)
+        if isinstance(body, JSONResponse):
+            return body
+        try:
+            req = SearchRequest.model_validate(body)
+        except ValidationError as e:
+            msg, field = _validation_message(e)
+            return _error(422, msg, field)
+        return _answer(await self._one(req))
+
+    @api.post("/search/batch")
+    async def search_batch(self, request: Request):
+        body = await _json_body(request, self.batch_limit)
+        if isinstance(body, JSONResponse):
+            return body
+        try:
+            req = BatchSearchRequest.model_validate(body)
+        except ValidationError as e:
+            msg, field = _validation_message(e)
+            return _error(422, msg, field)
+        n = len(req.queries)
+        if not 1 <= n <= self.cfg.max_batch_queries:
+            return _error(400, f"queries: {n} queries, expected 1..{self.cfg.max_batch_queries}",
+                          "queries")
+        results = await asyncio.gather(*(self._one(q, f"queries.{i}.")
+                                         for i, q in enumerate(req.queries)))
+        bad = next((r for r in results if isinstance(r, QueryError)), None)
+        if bad is not None:
+            return _answer(bad)
+        return {"responses": results}
+
+
+def build_app(cfg: ServeConfig):
+    """The bound application (Ingress -> Retriever) for `cfg`."""
+    conf = cfg.model_dump(mode="json")
+    retriever = RetrieverDeployment.options(
+        autoscaling_config=cfg.autoscaling(), max_ongoing_requests=cfg.max_ongoing_requests,
+        ray_actor_options={"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus},
+    ).bind(conf)
+    return Ingress.options(
+        autoscaling_config={"min_replicas": 1, "max_replicas": cfg.ingress_replicas,
+                            "target_ongoing_requests": 32},
+        ray_actor_options={"num_cpus": cfg.ingress_num_cpus},
+    ).bind(retriever, conf)
+
+
+def app(args: dict):
+    """Application builder for `serve run` / RayService: args are ServeConfig fields."""
+    try:
+        cfg = ServeConfig.model_validate(dict(args))
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, "serve args")) from None
+    return build_app(cfg)

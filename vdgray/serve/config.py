@@ -1,0 +1,68 @@
+"""Settings of the retriever service: what it loads, what it accepts, how it scales.
+
+One `ServeConfig` feeds `vdgray serve`, the Serve application builder (`serve run
+vdgray.serve.app:app index_uri=... model_uri=...` and the RayService's `args`), the demo's
+serve check and the benchmark, so limits and batching are the same wherever it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from vdgray.config import StageConfig, Uri
+from vdgray.runtime import RayConfig
+
+
+class ServeConfig(StageConfig):
+    """Settings of the retriever service."""
+
+    model_uri: Uri = Field(..., description="CIR model dir URI (train-cir output) used to encode queries.")
+    index_uri: Uri = Field(..., description="Index prefix URI (the output of `vdgray index`).")
+    max_image_bytes: int = Field(4_000_000, ge=1, description="Largest decoded reference image (bytes, after base64) accepted.")
+    max_text_chars: int = Field(512, ge=1, description="Longest modification text accepted (characters).")
+    max_k: int = Field(100, ge=1, description="Largest top-k a request may ask for.")
+    default_k: int = Field(10, ge=1, description="top-k when a request does not say.")
+    max_batch_queries: int = Field(64, ge=1, description="Most queries in one POST /search/batch.")
+    batching: bool = Field(True, description="Encode concurrent queries together (@serve.batch); false: one forward per query.")
+    max_batch_size: int = Field(32, ge=1, description="Most queries per model forward (@serve.batch).")
+    batch_wait_timeout_s: float = Field(0.01, ge=0, description="Longest wait for a batch to fill (@serve.batch).")
+    min_replicas: int = Field(1, ge=0, description="Retriever replicas kept up (autoscaling).")
+    max_replicas: int = Field(2, ge=1, description="Most Retriever replicas (autoscaling).")
+    target_ongoing_requests: float = Field(16, gt=0, description="Ongoing requests per Retriever replica the autoscaler aims for.")
+    max_ongoing_requests: int = Field(64, ge=1, description="Requests a Retriever replica accepts at once (queued beyond that).")
+    ingress_replicas: int = Field(1, ge=1, description="Most FastAPI ingress replicas (autoscaled from 1).")
+    num_cpus: float = Field(1.0, ge=0, description="CPUs per Retriever replica.")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per Retriever replica (>0 also puts the model there).")
+    ingress_num_cpus: float = Field(0.25, ge=0, description="CPUs per ingress replica.")
+    torch_threads: int | None = Field(None, ge=1, description="torch threads per Retriever replica (default: max(1, round(num_cpus))).")
+    faiss_gpu: Literal["auto", "true", "false"] | bool = Field("auto", description="Search the index on the GPU (auto: when the replica has one and faiss supports it).")
+    nprobe: int | None = Field(None, ge=1, description="IVF lists probed per query (default: the index's own).")
+    host: str = Field("127.0.0.1", description="HTTP host `vdgray serve` binds.")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port `vdgray serve` binds.")
+    app_name: str = Field("retriever", description="Serve application name.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start (`vdgray serve`).")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) must be <= max_replicas "
+                             f"({self.max_replicas})")
+        if self.default_k > self.max_k:
+            raise ValueError(f"default_k ({self.default_k}) must be <= max_k ({self.max_k})")
+        return self
+
+    def threads(self) -> int:
+        return self.torch_threads or max(1, round(self.num_cpus))
+
+    def faiss_use_gpu(self):
+        if self.num_gpus <= 0:
+            return False
+        return {"true": True, "false": False}.get(self.faiss_gpu, self.faiss_gpu)
+
+    def autoscaling(self) -> dict:
+        """The Retriever's `autoscaling_config`."""
+        return {"min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
+                "initial_replicas": max(1, self.min_replicas),
+                "target_ongoing_requests": self.target_ongoing_requests}

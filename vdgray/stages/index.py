@@ -1,0 +1,237 @@
+"""`vdgray index`: embed a gallery with a trained retriever and write a FAISS index for serving.
+
+The gallery is embedded with the CIR model's *target* encoder (the side the server compares
+queries against) on Ray Data, with the same `EmbedTargets` actor as `vdgray eval`:
+- a CIRR split (of a synthetic world or real CIRR; `split` set) goes through eval's gallery
+  embedding cache, so indexing what was just evaluated costs nothing and serves exactly the
+  vectors the offline evaluation ranked;
+- any other gallery (world `gallery/`, Parquet with image bytes, an image folder) streams
+  through `EmbedGalleryImages`, and the embeddings are kept as Parquet under `embeddings/`.
+The output prefix holds `index.faiss` (flat up to `exact_max` vectors, else IVF, or HNSW on
+request; on the GPU when faiss has one), `ids.parquet` (row position -> image_id) and a
+manifest (stage "index") that names the model, the gallery source (so a server can look up a
+reference image by id) and the index kind. The manifest is written last.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import click
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from vdgray import manifest, storage
+from vdgray.config import StageConfig, Uri, resolved
+from vdgray.errors import DataFormatError
+from vdgray.eval.cir_embed import EmbedTargets
+from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.stage_options import build_config, config_options
+
+INDEX_FILE = "index.faiss"
+IDS_FILE = "ids.parquet"
+EMBEDDINGS_DIR = "embeddings"
+STAGE = "index"
+
+
+class IndexConfig(StageConfig):
+    """Settings of `vdgray index`."""
+
+    model: Uri = Field(..., description="CIR model dir URI (the output of train-cir); its target encoder embeds the gallery.")
+    gallery: Uri = Field(..., description="Gallery URI: a synthetic world, a CIRR root (with `split`), Parquet (image_id, image) or an image folder.")
+    split: str | None = Field(None, description="CIRR split to index (val, test1, train): the gallery is that split's images (a world's cirr/ or a CIRR root). None: the whole gallery.")
+    output: Uri = Field(..., description="Output prefix: index.faiss, ids.parquet, _manifest.json.")
+    cache: Uri | None = Field(None, description="Gallery-embedding cache for split galleries (default: <output's parent>/eval-cache, shared with `vdgray eval`).")
+    kind: Literal["auto", "flat", "ivf", "hnsw"] = Field("auto", description="FAISS index: flat (exact), ivf, hnsw, or auto (flat up to exact_max vectors, else ivf).")
+    exact_max: int = Field(200_000, ge=1, description="Largest gallery `auto` indexes exactly.")
+    nlist: int | None = Field(None, ge=1, description="IVF lists (default ~4*sqrt(n)).")
+    nprobe: int = Field(32, ge=1, description="IVF lists probed per query (stored with the index).")
+    hnsw_m: int = Field(32, ge=2, description="HNSW neighbours per node.")
+    use_gpu: Literal["auto", "true", "false"] | bool = Field("auto", description="Build the FAISS index on the GPU: auto (when faiss has one), true or false.")
+    batch_size: int = Field(64, ge=1, description="Images per encoder batch.")
+    concurrency: int = Field(1, ge=1, description="Encoder actors.")
+    num_cpus_per_actor: float = Field(1.0, gt=0, description="CPUs per encoder actor.")
+    embed_gpu: bool = Field(False, description="One GPU per encoder actor.")
+    overwrite: bool = Field(False, description="Rebuild a finished index.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.split is not None and self.split not in ("train", "val", "test1"):
+            raise ValueError(f"split: expected train, val or test1 (or unset), got {self.split!r}")
+        if self.cache is not None and self.split is None:
+            raise ValueError("cache: only used with split (a whole gallery is embedded into output/embeddings)")
+        return self
+
+    def faiss_gpu(self):
+        return {"true": True, "false": False}.get(self.use_gpu, self.use_gpu)
+
+    def cache_uri(self) -> str:
+        if self.cache:
+            return self.cache
+        parent = self.output.rsplit("/", 1)[0] if "/" in self.output else "."
+        return storage.join(parent, "eval-cache")
+
+
+class EmbedGalleryImages(EmbedTargets):
+    """Ray Data actor: {image_id, image bytes} -> {image_id, embedding[D]} (target side)."""
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
+        from vdgray.models.encoders import decode_image
+
+        ids, images = [], []
+        for image_id, data in zip(batch["image_id"], batch["image"], strict=True):
+            try:
+                images.append(decode_image(bytes(data)))
+                ids.append(str(image_id))
+            except (DataFormatError, TypeError):
+                continue  # an undecodable gallery image is left out of the index (counted)
+        if not images:
+            return pa.table({"image_id": pa.array([], pa.string()),
+                             "embedding": pa.array([], pa.list_(pa.float32(), self.model.dim))})
+        emb = self.model.encode_targets(self.model.preprocess(images)).numpy()
+        emb = emb.astype(np.float32, copy=False)
+        return pa.table({
+            "image_id": pa.array(ids, pa.string()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)),
+                                                           emb.shape[1]),
+        })
+
+
+def split_root(gallery: str) -> tuple[str, str]:
+    """(CIRR root, eval's data.format) for a world URI or a CIRR root."""
+    if storage.exists(storage.join(gallery, "cirr", "captions")):
+        return storage.join(gallery, "cirr"), "world"
+    return gallery, "cirr"
+
+
+def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
+    from vdgray.data.cirr import load_cirr
+    from vdgray.eval.cir_embed import gallery_embeddings
+
+    root, fmt = split_root(cfg.gallery)
+    split = load_cirr(root, cfg.split)
+    table = split.images_table()
+    # the same key as `vdgray eval` on this data, so both share one cached embedding
+    key = {"format": fmt, "root": cfg.gallery, "split": cfg.split, "what": "cirr",
+           "images": table.num_rows}
+    storage.ensure_bucket(cfg.cache_uri())
+    emb, hit = gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
+                                  cfg.concurrency, cfg.num_cpus_per_actor, cfg.embed_gpu)
+    names = split.gallery_names
+    vectors = np.stack([emb[n] for n in names]).astype(np.float32)
+    return names, vectors, {"cache_hit": hit, "failed": 0}
+
+
+def _embed_gallery(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
+    import ray
+
+    from vdgray.data.gallery import gallery_rows, read_gallery, resolve_gallery
+
+    src = resolve_gallery(cfg.gallery)
+    total = gallery_rows(src)
+    where = storage.join(cfg.output, EMBEDDINGS_DIR)
+    storage.delete_prefix(where)
+    ds = read_gallery(cfg.gallery, src, num_cpus=0.25)
+    ds = ds.repartition(target_num_rows_per_block=4 * cfg.batch_size)
+    ds = ds.map_batches(
+        EmbedGalleryImages,
+        fn_constructor_kwargs={"model": cfg.model,
+                               "torch_threads": max(1, round(cfg.num_cpus_per_actor)),
+                               "device": "cuda" if cfg.embed_gpu else "cpu"},
+        batch_size=cfg.batch_size, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
+        num_cpus=0 if cfg.embed_gpu else cfg.num_cpus_per_actor,
+        num_gpus=1 if cfg.embed_gpu else 0,
+    )
+    fs, path = storage.filesystem(where)
+    ds.write_parquet(path, filesystem=fs)
+    files = storage.list_files(where, suffix=".parquet")
+    table = storage.read_parquet(files) if files else None
+    if table is None or table.num_rows == 0:
+        raise DataFormatError(f"{cfg.gallery}: no image of the gallery could be embedded")
+    names = table.column("image_id").to_pylist()
+    vectors = np.asarray(table.column("embedding").combine_chunks().flatten().to_numpy(
+        zero_copy_only=False), np.float32).reshape(table.num_rows, -1)
+    base = where.rstrip("/") + "/"
+    rel = [f[len(base):] if f.startswith(base) else f.rsplit("/", 1)[-1] for f in files]
+    manifest.write_manifest(where, stage="embeddings", inputs={"model": cfg.model,
+                                                                "gallery": cfg.gallery},
+                            counts={"images": len(names)}, files=rel)
+    return names, vectors, {"failed": total - len(names)}
+
+
+def write_index(output: str, names: list[str], vectors: np.ndarray, *, model: str,
+                source: dict, kind: str = "auto", exact_max: int = 200_000,
+                nlist: int | None = None, nprobe: int = 32, hnsw_m: int = 32,
+                use_gpu="auto", config: dict | None = None, wall_time_s: float | None = None,
+                extra: dict | None = None) -> dict:
+    """Build a FAISS index over `vectors` (row i = `names[i]`) and write the index prefix.
+
+    `source` says where reference images can be looked up by id ({"gallery": uri} or
+    {"gallery": uri, "split": name}); it is recorded in the manifest for the server.
+    """
+    from vdgray.index import build_index, index_kind, resolve_kind, save_index
+
+    if len(set(names)) != len(names):
+        raise DataFormatError(f"{source.get('gallery')}: duplicate image ids in the gallery")
+    if len(names) != len(vectors):
+        raise DataFormatError(f"{output}: {len(names)} ids for {len(vectors)} vectors")
+    concrete = resolve_kind(kind, len(names), exact_max)
+    index = build_index(vectors, kind=concrete, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
+                        use_gpu=use_gpu)
+    save_index(index, storage.join(output, INDEX_FILE))
+    storage.write_parquet(storage.join(output, IDS_FILE),
+                          pa.table({"image_id": pa.array(names, pa.string())}))
+    info = {"model": model, "source": source, "kind": concrete,
+            "faiss_type": index_kind(index), "dim": int(vectors.shape[1]),
+            "ntotal": int(index.ntotal), "nprobe": nprobe, **(extra or {})}
+    manifest.write_manifest(output, stage=STAGE, config=config or {},
+                            inputs={"model": model, "gallery": source.get("gallery", "")},
+                            counts={"vectors": len(names)}, files=[INDEX_FILE, IDS_FILE],
+                            wall_time_s=wall_time_s, extra={"index": info})
+    return info
+
+
+def run(cfg: IndexConfig) -> dict:
+    """Embed the gallery and write the index; returns {"output", "vectors", "kind", ...}."""
+    t0 = time.time()
+    if manifest.is_complete(cfg.output, STAGE) and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, STAGE)
+        click.echo(f"index: {cfg.output} is already complete (set overwrite=true to rebuild)")
+        return {"output": cfg.output, "skipped": True, "vectors": doc["counts"]["vectors"],
+                "kind": doc["index"]["kind"]}
+    storage.ensure_bucket(cfg.output)
+    ensure_ray(cfg.ray)
+    if cfg.split:
+        names, vectors, extra = _embed_split(cfg)
+        source = {"gallery": cfg.gallery, "split": cfg.split}
+    else:
+        names, vectors, extra = _embed_gallery(cfg)
+        source = {"gallery": cfg.gallery}
+    click.echo(f"index: embedded {len(names)} images in {time.time() - t0:.1f}s; building "
+               f"the FAISS index")
+    info = write_index(cfg.output, names, vectors, model=cfg.model, source=source,
+                       kind=cfg.kind, exact_max=cfg.exact_max, nlist=cfg.nlist,
+                       nprobe=cfg.nprobe, hnsw_m=cfg.hnsw_m, use_gpu=cfg.faiss_gpu(),
+                       config=resolved(cfg), wall_time_s=time.time() - t0, extra=extra)
+    wall = time.time() - t0
+    click.echo(f"index: {info['ntotal']} vectors ({info['faiss_type']}, dim {info['dim']}) "
+               f"in {wall:.1f}s -> {cfg.output}")
+    return {"output": cfg.output, "vectors": info["ntotal"], "kind": info["kind"],
+            "faiss_type": info["faiss_type"], "dim": info["dim"], "wall_time_s": wall, **extra}
+
+
+@click.command("index")
+@config_options
+@click.option("--model", default=None, help="CIR model URI (overrides model).")
+@click.option("--gallery", default=None, help="Gallery / world URI (overrides gallery).")
+@click.option("--split", default=None, help="CIRR split to index (overrides split).")
+@click.option("--output", "-o", default=None, help="Output URI (overrides output).")
+def command(config_path, overrides, model, gallery, split, output):
+    """Embed a gallery with a trained retriever and write a FAISS index for serving."""
+    cfg = build_config(IndexConfig, config_path, overrides, model=model, gallery=gallery,
+                       split=split, output=output)
+    run(cfg)
