@@ -18,7 +18,7 @@ from vdgray.data.synthetic.attributes import POSITIONS, RGB, SIZES, Scene, Scene
 
 SUPERSAMPLE = 2
 # Bounding radius of an object as a fraction of the image side (a grid cell is 1/3).
-SIZE_RADIUS: dict[str, float] = {"small": 0.065, "medium": 0.10, "large": 0.145}
+SIZE_RADIUS: dict[str, float] = {"small": 0.085, "medium": 0.115, "large": 0.15}
 assert set(SIZE_RADIUS) == set(SIZES)
 
 # Full-strength jitter (scaled by `noise`): fraction of the side, relative radius, degrees,
