@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Evaluate a retriever on CIRR / FashionIQ / the synthetic world; write rankings."),
     "compare-eval": ("vdgray.eval.cir_compare:command",
                      "Side-by-side table and bar chart of several eval outputs."),
+    "cir-claim": ("vdgray.eval.claim:command",
+                  "Supervised vs semi-supervised retriever over seeds (mean ± std, bar chart)."),
     "demo": ("vdgray.demo:command", "Run the whole pipeline on the built-in synthetic world."),
     "submit": ("vdgray.submit:command",
                "Submit a stage or the whole pipeline as a Ray job to a running cluster."),

@@ -6,8 +6,9 @@ import io
 
 
 def bar_chart_png(labels: list[str], keys: list[str], values: list[list[float]],
-                  title: str = "") -> bytes:
-    """Grouped bars: one group per metric key, one bar per label; returns PNG bytes."""
+                  title: str = "", errors: list[list[float]] | None = None) -> bytes:
+    """Grouped bars: one group per metric key, one bar per label; returns PNG bytes.
+    `errors` (same shape as `values`) draws error bars, e.g. the std over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,7 +20,9 @@ def bar_chart_png(labels: list[str], keys: list[str], values: list[list[float]],
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(keys) * max(1, len(labels)) / 2), 4))
     try:
         for i, (label, row) in enumerate(zip(labels, values, strict=True)):
-            bars = ax.bar(x + (i - (len(labels) - 1) / 2) * width, row, width, label=label)
+            err = errors[i] if errors is not None else None
+            bars = ax.bar(x + (i - (len(labels) - 1) / 2) * width, row, width, label=label,
+                          yerr=err, capsize=3 if err is not None else 0)
             ax.bar_label(bars, fmt="%.1f", fontsize=7)
         ax.set_xticks(x, keys)
         ax.set_ylabel("recall (%)")
