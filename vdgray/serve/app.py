@@ -13,7 +13,6 @@ new Retriever replicas that load the new index and retires the old ones once the
 healthy, so requests keep being answered during the roll-out.
 """
 
-from __future__ import annotations
 
 import asyncio
 import json

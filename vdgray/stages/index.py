@@ -102,7 +102,7 @@ class EmbedGalleryImages(EmbedTargets):
 
 def split_root(gallery: str) -> tuple[str, str]:
     """(CIRR root, eval's data.format) for a world URI or a CIRR root."""
-    if storage.exists(storage.join(gallery, "cirr", "captions")):
+    if storage.exists(manifest.manifest_uri(storage.join(gallery, "cirr"))):
         return storage.join(gallery, "cirr"), "world"
     return gallery, "cirr"
 

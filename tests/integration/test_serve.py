@@ -1,0 +1,163 @@
+"""The retriever service on a local Ray: index a tiny world, serve it, query it over HTTP.
+
+Results must equal the offline evaluation's rankings for the same queries; every bad input
+gets its 4xx with a JSON error naming the field, and good requests keep working after them.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+
+import httpx
+import pytest
+
+from vdgray import storage
+from vdgray.data.cirr import load_cirr
+from vdgray.eval.cir import EvalConfig
+from vdgray.eval.cir import run as evaluate
+from vdgray.models.cir import build_cir
+from vdgray.serve.cli import start, stop
+from vdgray.serve.config import ServeConfig
+from vdgray.stages.index import IndexConfig
+from vdgray.stages.index import run as build_index_stage
+
+pytestmark = pytest.mark.integration
+
+MAX_IMAGE_BYTES = 50_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, ray_session):
+    """A tiny world's val split indexed by `vdgray index`, served; offline rankings too."""
+    from vdgray.data.synthetic.stage import SynthConfig
+    from vdgray.data.synthetic.stage import run as synth
+
+    root = tmp_path_factory.mktemp("serve")
+    world = str(root / "world")
+    synth(SynthConfig(output=world, n_gallery=6, n_train=4, n_val=8, n_test=4, progress=False))
+    model = str(root / "model")
+    build_cir("combiner", "tiny-clip").eval().save(model)
+    index = str(root / "index")
+    summary = build_index_stage(IndexConfig(model=model, gallery=world, split="val",
+                                            output=index, batch_size=8))
+    ev = evaluate(EvalConfig(model=model, data={"format": "world", "root": world, "split": "val"},
+                             output=str(root / "eval"), batch_size=8))
+    rankings = storage.read_parquet(str(root / "eval" / "rankings.parquet")).to_pylist()
+    cfg = ServeConfig(model_uri=model, index_uri=index, port=_free_port(), num_cpus=0.5,
+                      ingress_num_cpus=0.1, max_replicas=1, max_image_bytes=MAX_IMAGE_BYTES,
+                      max_text_chars=200, max_k=20, max_batch_queries=4,
+                      batch_wait_timeout_s=0.05)
+    url = start(cfg)
+    try:
+        yield {"url": url, "world": world, "index": summary, "eval": ev, "rankings": rankings,
+               "split": load_cirr(f"{world}/cirr", "val")}
+    finally:
+        stop()
+
+
+def _post(url, path, body=None, content=None):
+    if content is not None:
+        return httpx.post(url + path, content=content, timeout=60,
+                          headers={"content-type": "application/json"})
+    return httpx.post(url + path, json=body, timeout=60)
+
+
+def test_index_covers_the_split_and_reuses_the_eval_cache(served):
+    split = served["split"]
+    assert served["index"]["vectors"] == len(split.gallery_names)
+    assert served["index"]["kind"] == "flat"
+    assert served["eval"]["cache_hit"] is True  # the index stage embedded it first
+
+
+def test_search_by_id_matches_offline_rankings(served):
+    url, split = served["url"], served["split"]
+    k = len(split.gallery_names) - 1
+    for row in served["rankings"]:
+        q = split.query(row["pairid"])
+        r = _post(url, "/search", {"image_id": q.reference, "text": q.caption, "k": k})
+        assert r.status_code == 200, r.text
+        got = [h["image_id"] for h in r.json()["results"]]
+        assert got == row["top50"][:k]
+        scores = [h["score"] for h in r.json()["results"]]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_batch_and_base64_queries_match_offline_rankings(served):
+    url, split = served["url"], served["split"]
+    rows = served["rankings"][:3]
+    queries = []
+    for row in rows:
+        q = split.query(row["pairid"])
+        image = base64.b64encode(split.read_image(q.reference)).decode()
+        queries.append({"image": image, "text": q.caption, "k": 5})
+    r = _post(url, "/search/batch", {"queries": queries})
+    assert r.status_code == 200, r.text
+    responses = r.json()["responses"]
+    assert len(responses) == len(rows)
+    for row, resp in zip(rows, responses, strict=True):
+        # a sent image has no id, so its own gallery copy may rank among the results
+        got = [h["image_id"] for h in resp["results"] if h["image_id"] != row["reference"]]
+        assert got == row["top50"][:len(got)] and len(got) >= 4
+
+
+def test_root_and_health_describe_the_service(served):
+    url = served["url"]
+    doc = httpx.get(url + "/", timeout=30).json()
+    assert "POST /search" in doc["endpoints"] and doc["limits"]["max_k"] == 20
+    health = httpx.get(url + "/healthz", timeout=30).json()
+    assert health["status"] == "ok" and health["vectors"] == len(served["split"].gallery_names)
+
+
+def _bad_requests(split) -> list[tuple[str, str, dict | None, bytes | None, int, str]]:
+    """(name, path, json body, raw body, expected status, field named in the error)."""
+    ref = split.queries[0].reference
+    png = split.read_image(ref)
+    big = base64.b64encode((png * (MAX_IMAGE_BYTES // len(png) + 2))[:MAX_IMAGE_BYTES + 1000]).decode()
+    huge = base64.b64encode(png * (4 * MAX_IMAGE_BYTES // len(png))).decode()
+    garbage = base64.b64encode(b"this is not an image at all").decode()
+    good = {"image_id": ref, "text": "make it blue"}
+    return [
+        ("malformed json", "/search", None, b'{"image_id": "x", "text": ', 400, "body"),
+        ("not an object", "/search", None, b'[1, 2, 3]', 422, ""),
+        ("missing text", "/search", {"image_id": ref}, None, 422, "text"),
+        ("unknown field", "/search", {**good, "colour": "red"}, None, 422, "colour"),
+        ("undecodable image", "/search", {"image": garbage, "text": "x"}, None, 400, "image"),
+        ("invalid base64", "/search", {"image": "%%%not base64%%%", "text": "x"}, None, 400,
+         "image"),
+        ("oversize image", "/search", {"image": big, "text": "x"}, None, 413, "image"),
+        ("oversize body", "/search", {"image": huge, "text": "x"}, None, 413, "body"),
+        ("unknown image_id", "/search", {"image_id": "no-such-image", "text": "x"}, None, 404,
+         "image_id"),
+        ("image and image_id", "/search", {**good, "image": garbage}, None, 400, "image"),
+        ("empty text", "/search", {**good, "text": "   "}, None, 400, "text"),
+        ("overlong text", "/search", {**good, "text": "a" * 201}, None, 400, "text"),
+        ("k zero", "/search", {**good, "k": 0}, None, 400, "k"),
+        ("k too large", "/search", {**good, "k": 21}, None, 400, "k"),
+        ("k not a number", "/search", {**good, "k": "many"}, None, 422, "k"),
+        ("empty batch", "/search/batch", {"queries": []}, None, 400, "queries"),
+        ("batch too long", "/search/batch", {"queries": [good] * 5}, None, 400, "queries"),
+        ("bad query in batch", "/search/batch", {"queries": [good, {**good, "k": 99}]}, None,
+         400, "queries.1.k"),
+        ("unknown id in batch", "/search/batch",
+         {"queries": [good, {"image_id": "nope", "text": "x"}]}, None, 404, "queries.1.image_id"),
+    ]
+
+
+def test_every_bad_input_gets_its_4xx_and_good_requests_keep_working(served):
+    url, split = served["url"], served["split"]
+    good = {"image_id": split.queries[0].reference, "text": split.queries[0].caption, "k": 3}
+    for name, path, body, raw, status, field in _bad_requests(split):
+        r = _post(url, path, body, raw)
+        assert r.status_code == status, f"{name}: {r.status_code} {r.text}"
+        err = r.json()
+        assert isinstance(err.get("error"), str) and err["error"], name
+        assert field in err["error"], f"{name}: {err}"
+        ok = _post(url, "/search", good)
+        assert ok.status_code == 200 and len(ok.json()["results"]) == 3, name

@@ -1,0 +1,82 @@
+"""`vdgray serve`: run the retriever service on a local (or configured) Ray until Ctrl-C.
+
+`start(cfg)` deploys the application and waits until `/healthz` answers, so the CLI, the
+demo's serve check, the benchmark and the tests all get a ready URL from the same code.
+"""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from vdgray.errors import VdgrayError
+from vdgray.runtime import ensure_ray
+from vdgray.serve.config import ServeConfig
+from vdgray.stage_options import build_config, config_options
+
+
+def url_of(cfg: ServeConfig) -> str:
+    host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
+    return f"http://{host}:{cfg.port}"
+
+
+def wait_ready(url: str, timeout_s: float = 180.0) -> dict:
+    """Poll GET /healthz until it answers 200; returns its body."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(f"{url}/healthz", timeout=10)
+            if r.status_code == 200:
+                return r.json()
+            last = f"HTTP {r.status_code}: {r.text[:200]}"
+        except httpx.HTTPError as e:
+            last = type(e).__name__
+        time.sleep(0.5)
+    raise VdgrayError(f"{url}: the retriever did not become ready in {timeout_s:.0f}s ({last})")
+
+
+def start(cfg: ServeConfig, timeout_s: float = 180.0) -> str:
+    """Deploy the app (Serve on the configured Ray, HTTP on cfg.host:cfg.port); ready URL."""
+    from ray import serve
+
+    from vdgray.serve.app import build_app
+
+    ensure_ray(cfg.ray)
+    serve.start(http_options={"host": cfg.host, "port": cfg.port})
+    serve.run(build_app(cfg), name=cfg.app_name, route_prefix="/", blocking=False)
+    url = url_of(cfg)
+    wait_ready(url, timeout_s)
+    return url
+
+
+def stop() -> None:
+    """Shut Serve down (the Ray session stays up)."""
+    from ray import serve
+
+    serve.shutdown()
+
+
+@click.command("serve")
+@config_options
+@click.option("--model", default=None, help="CIR model URI (overrides model_uri).")
+@click.option("--index", "index", default=None, help="Index URI from `vdgray index` (overrides index_uri).")
+@click.option("--host", default=None, help="HTTP host (overrides host).")
+@click.option("--port", default=None, type=int, help="HTTP port (overrides port).")
+def command(config_path, overrides, model, index, host, port):
+    """Serve the retriever over HTTP (Ray Serve) until Ctrl-C."""
+    cfg = build_config(ServeConfig, config_path, overrides, model_uri=model, index_uri=index,
+                       host=host, port=port)
+    url = start(cfg)
+    click.echo(f"serve: retriever ready at {url} (POST /search, POST /search/batch, "
+               f"GET /healthz, GET / for the API); Ctrl-C stops it")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        click.echo("serve: stopping")
+    finally:
+        stop()
