@@ -9,8 +9,9 @@ queries in one forward pass with `@serve.batch`. `app` is an application builder
 
 and a RayService (`import_path: vdgray.serve.app:app` with `args`) both work; every
 `ServeConfig` field can be passed as an arg. Changing `index_uri` in a running app starts
-new Retriever replicas that load the new index and retires the old ones once the new are
-healthy, so requests keep being answered during the roll-out.
+new Retriever replicas that load the new index (the ingress, whose only settings are the
+request limits, keeps running); requests wait in Serve's queues while a replica is swapped
+and none is dropped.
 """
 
 
@@ -26,7 +27,7 @@ from ray.serve.handle import DeploymentHandle
 
 from vdgray.config import format_validation_error
 from vdgray.errors import ConfigError
-from vdgray.serve.config import ServeConfig
+from vdgray.serve.config import Limits, ServeConfig
 from vdgray.serve.schemas import (
     BatchSearchRequest,
     Query,
@@ -131,9 +132,9 @@ class RetrieverDeployment:
 class Ingress:
     """HTTP front: validation, error bodies, fan-out of batch requests."""
 
-    def __init__(self, retriever: DeploymentHandle, config: dict):
+    def __init__(self, retriever: DeploymentHandle, limits: dict):
         self.retriever = retriever
-        self.cfg = ServeConfig.model_validate(config)
+        self.cfg = Limits.model_validate(limits)
         # a body holds at most one base64 image (4/3 of its bytes) plus a text and some JSON
         self.one_limit = 4 * (self.cfg.max_image_bytes // 3 + 1) + 4 * self.cfg.max_text_chars + 4096
         self.batch_limit = self.cfg.max_batch_queries * self.one_limit
@@ -222,7 +223,7 @@ def build_app(cfg: ServeConfig):
         autoscaling_config={"min_replicas": 1, "max_replicas": cfg.ingress_replicas,
                             "target_ongoing_requests": 32},
         ray_actor_options={"num_cpus": cfg.ingress_num_cpus},
-    ).bind(retriever, conf)
+    ).bind(retriever, cfg.limits().model_dump())
 
 
 def app(args: dict):

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from vdgray.config import StageConfig, Uri
 from vdgray.runtime import RayConfig
+
+
+class Limits(BaseModel):
+    """What the ingress accepts (its only settings, so an index roll-out leaves it running)."""
+
+    max_image_bytes: int
+    max_text_chars: int
+    max_k: int
+    default_k: int
+    max_batch_queries: int
 
 
 class ServeConfig(StageConfig):
@@ -60,6 +70,9 @@ class ServeConfig(StageConfig):
         if self.num_gpus <= 0:
             return False
         return {"true": True, "false": False}.get(self.faiss_gpu, self.faiss_gpu)
+
+    def limits(self) -> Limits:
+        return Limits(**self.model_dump(include=set(Limits.model_fields)))
 
     def autoscaling(self) -> dict:
         """The Retriever's `autoscaling_config`."""

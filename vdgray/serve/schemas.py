@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vdgray.serve.config import ServeConfig
+from vdgray.serve.config import Limits, ServeConfig
 
 
 class SearchRequest(BaseModel):
@@ -74,7 +74,8 @@ class Query:
     exclude_reference: bool = True
 
 
-def validate_query(req: SearchRequest, cfg: ServeConfig, where: str = "") -> Query | QueryError:
+def validate_query(req: SearchRequest, cfg: ServeConfig | Limits,
+                   where: str = "") -> Query | QueryError:
     """Check a request against the service limits; `where` prefixes field names in errors."""
     if (req.image is None) == (req.image_id is None):
         return QueryError(400, f"{where}image", "give exactly one of image (base64) and image_id")
