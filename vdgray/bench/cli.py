@@ -12,6 +12,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "generate": ("vdgray.bench.generate:command",
                  "Batched vs one-at-a-time VDG generation throughput."),
     "mine": ("vdgray.bench.mine:command", "FAISS IVF vs exact all-neighbour search: time, memory, recall."),
+    "serve": ("vdgray.bench.serve:command",
+              "Retriever over HTTP (Serve, batching on/off) vs in-process: qps, p50/p99."),
 }
 
 
