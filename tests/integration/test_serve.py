@@ -56,7 +56,7 @@ def served(tmp_path_factory, ray_session):
                       batch_wait_timeout_s=0.05)
     url = start(cfg)
     try:
-        yield {"url": url, "world": world, "index": summary, "eval": ev, "rankings": rankings,
+        yield {"url": url, "cfg": cfg, "world": world, "index": summary, "eval": ev, "rankings": rankings,
                "split": load_cirr(f"{world}/cirr", "val")}
     finally:
         stop()
@@ -161,3 +161,59 @@ def test_every_bad_input_gets_its_4xx_and_good_requests_keep_working(served):
         assert field in err["error"], f"{name}: {err}"
         ok = _post(url, "/search", good)
         assert ok.status_code == 200 and len(ok.json()["results"]) == 3, name
+
+
+def test_new_index_rolls_out_without_dropping_requests(served, tmp_path):
+    """Redeploy with another index_uri while a client keeps querying: every answer is a 200."""
+    import threading
+
+    from ray import serve
+
+    from vdgray.bench.serve import pad_index
+    from vdgray.serve.app import build_app
+
+    url, split = served["url"], served["split"]
+    n_old = len(split.gallery_names)
+    new_index = str(tmp_path / "index-v2")
+    pad_index(served["cfg"].index_uri, new_index, n_old + 25)
+    good = {"image_id": split.queries[0].reference, "text": split.queries[0].caption, "k": 3}
+    statuses: list[int] = []
+    done = threading.Event()
+
+    def client():
+        with httpx.Client(timeout=120) as c:
+            while not done.is_set():
+                statuses.append(c.post(url + "/search", json=good).status_code)
+
+    t = threading.Thread(target=client)
+    t.start()
+    try:
+        while len(statuses) < 3:
+            done.wait(0.1)
+        cfg = served["cfg"].model_copy(update={"index_uri": new_index})
+        serve.run(build_app(cfg), name=cfg.app_name, route_prefix="/")
+        seen = len(statuses)
+        while len(statuses) < seen + 3:  # and a few more once the new replica answers
+            done.wait(0.1)
+    finally:
+        done.set()
+        t.join()
+    assert statuses and set(statuses) == {200}, statuses
+    assert httpx.get(url + "/healthz", timeout=30).json()["vectors"] == n_old + 25
+
+
+def test_demo_serve_check_reports_the_offline_ranks(served):
+    """The demo's check (its own Serve on a free port) finds each target where eval did."""
+    from vdgray.serve.demo import ServeCheckConfig
+    from vdgray.serve.demo import run as serve_check
+
+    stop()  # the check starts and stops its own service
+    cfg = served["cfg"]
+    res = serve_check(ServeCheckConfig(model=cfg.model_uri, index=cfg.index_uri,
+                                       world=served["world"], queries=3, k=5, num_cpus=0.5))
+    offline = {r["pairid"]: r["top50"] for r in served["rankings"]}
+    assert res["queries"] == 3
+    for r in res["results"]:
+        rank = offline[r["pairid"]].index(r["target"]) + 1
+        assert r["target_rank"] == (rank if rank <= 5 else None), r
+    assert res["hits"] == sum(r["target_rank"] is not None for r in res["results"])

@@ -74,7 +74,7 @@ def in_process(model: str, index: str, queries, batch: int, threads: int, reques
         wall = time.perf_counter() - t0
         rows.append({"path": f"in-process, {size} per call", "concurrency": 1, "requests": done,
                      "errors": 0, "qps": done / wall, "p50_ms": float(np.percentile(lat, 50)),
-                     "p99_ms": float(np.percentile(lat, 99))})
+                     "p99_ms": float(np.percentile(lat, 99)), "mean_batch": float(size)})
     return rows
 
 
@@ -127,6 +127,8 @@ def _setup(tmp: str, world: str | None, model: str | None, encoder: str, n_val: 
 def command(world, n_val, model, encoder, gallery_size, concurrency, requests, max_seconds,
             batch, threads, out):
     """Serve over HTTP (batching on/off) vs in-process: qps, p50/p99, errors."""
+    import httpx
+
     from vdgray.bench.report import report
     from vdgray.runtime import RayConfig
     from vdgray.serve.cli import start, stop
@@ -160,12 +162,17 @@ def command(world, n_val, model, encoder, gallery_size, concurrency, requests, m
                 url = start(cfg)
                 load(url, bodies_file, 4, 20, 20)  # warm-up
                 for c in levels:
+                    before = httpx.get(f"{url}/healthz", timeout=30).json()
                     res = load(url, bodies_file, c, requests, max_seconds)
+                    after = httpx.get(f"{url}/healthz", timeout=30).json()
+                    calls = after["forwards"] - before["forwards"]
                     ref = base[batch] if batching else base[1]
                     rows.append({"path": f"serve, batching {'on' if batching else 'off'}",
                                  "concurrency": c, "requests": res["sent"],
                                  "errors": res["sent"] - res["ok"], "qps": res["qps"],
                                  "p50_ms": res["p50_ms"], "p99_ms": res["p99_ms"],
+                                 "mean_batch": (after["queries"] - before["queries"]) / calls
+                                 if calls else None,
                                  "qps_vs_in_process": res["qps"] / ref})
                     if res["errors"]:
                         click.echo(f"errors at concurrency {c}: {res['errors']}", err=True)

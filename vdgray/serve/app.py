@@ -101,27 +101,27 @@ class RetrieverDeployment:
                                    faiss_gpu=self.cfg.faiss_use_gpu(), nprobe=self.cfg.nprobe)
         self.search_batched.set_max_batch_size(self.cfg.max_batch_size)
         self.search_batched.set_batch_wait_timeout_s(self.cfg.batch_wait_timeout_s)
-        self.batches: list[int] = []
+        self.forwards = 0  # model calls, and the queries they carried (batch size = ratio)
+        self.queries = 0
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
     async def search_batched(self, queries: list[Query]) -> list:
-        self.batches.append(len(queries))
-        del self.batches[:-1000]
+        self.forwards += 1
+        self.queries += len(queries)
         return await asyncio.to_thread(self.retriever.search, queries)
 
     async def search(self, query: Query):
         """One query: batched with its neighbours in time, or alone when batching is off."""
         if self.cfg.batching:
             return await self.search_batched(query)
-        self.batches.append(1)
-        del self.batches[:-1000]
+        self.forwards += 1
+        self.queries += 1
         return (await asyncio.to_thread(self.retriever.search, [query]))[0]
 
     def describe(self) -> dict:
-        recent = self.batches[-1000:]
         return {**self.retriever.describe(), "batching": self.cfg.batching,
-                "max_batch_size": self.cfg.max_batch_size,
-                "mean_recent_batch": (sum(recent) / len(recent)) if recent else None}
+                "max_batch_size": self.cfg.max_batch_size, "forwards": self.forwards,
+                "queries": self.queries}
 
     def check_health(self) -> None:
         self.retriever.check()
@@ -220,6 +220,7 @@ def build_app(cfg: ServeConfig):
         ray_actor_options={"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus},
     ).bind(conf)
     return Ingress.options(
+        max_ongoing_requests=max(cfg.max_ongoing_requests, 2 * cfg.max_batch_size),
         autoscaling_config={"min_replicas": 1, "max_replicas": cfg.ingress_replicas,
                             "target_ongoing_requests": 32},
         ray_actor_options={"num_cpus": cfg.ingress_num_cpus},
