@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import click
 from pydantic import Field, model_validator
@@ -28,7 +28,8 @@ class StageSpec:
 
     target: str  # "module:ConfigClass:run"
     output: str  # sub-prefix under the pipeline root
-    manifest_stage: str  # the stage name its manifest carries
+    manifest_stage: str | None  # the stage name its manifest carries (None: always runs)
+    fixed: tuple[tuple[str, Any], ...] = ()  # config values the stage always gets
 
     def load(self):
         module, cls, fn = self.target.split(":")
@@ -36,12 +37,30 @@ class StageSpec:
         return getattr(mod, cls), getattr(mod, fn)
 
 
+_VDG_TRAIN = "vdgray.train.vdg:TrainVdgConfig:run"
 STAGES: dict[str, StageSpec] = {
     "synth": StageSpec("vdgray.data.synthetic.stage:SynthConfig:run", "world", "synth"),
     "train-encoder": StageSpec("vdgray.train.encoder:TrainEncoderConfig:run", "encoder", "model"),
     "embed": StageSpec("vdgray.stages.embed:EmbedConfig:run", "embeddings", "embeddings"),
     "mine": StageSpec("vdgray.stages.mine:MineConfig:run", "pairs", "pairs"),
+    "vdg-assemble": StageSpec("vdgray.models.vdg.assemble:AssembleConfig:run", "vdg/assembled",
+                              "vdg-model"),
+    "vdg-lm": StageSpec(_VDG_TRAIN, "vdg/lm", "vdg-model", (("stage", "lm"),)),
+    "vdg-align": StageSpec(_VDG_TRAIN, "vdg/align", "vdg-model", (("stage", "align"),)),
+    "vdg-instruct": StageSpec(_VDG_TRAIN, "vdg/instruct", "vdg-model", (("stage", "instruct"),)),
+    "vdg-export": StageSpec("vdgray.models.vdg.export:ExportConfig:run", "vdg/export", "vdg-model"),
+    "eval-vdg": StageSpec("vdgray.eval.vdg:EvalVdgConfig:run", "vdg/eval", "vdg-eval"),
+    "generate": StageSpec("vdgray.stages.generate:GenerateConfig:run", "triplets", "triplets"),
+    "train-cir": StageSpec("vdgray.train.cir:TrainCirConfig:run", "cir/model", "cir-model"),
+    "eval": StageSpec("vdgray.eval.cir:EvalConfig:run", "cir/eval", "eval"),
+    "cir-claim": StageSpec("vdgray.eval.claim:ClaimConfig:run", "claim", "cir-claim"),
+    "index": StageSpec("vdgray.stages.index:IndexConfig:run", "index", "index"),
+    "serve-check": StageSpec("vdgray.serve.demo:ServeCheckConfig:run", "serve-check", None),
 }
+# The VDG's training chain: each stage starts from the previous one present in the run.
+VDG_CHAIN = ("vdg-assemble", "vdg-lm", "vdg-align", "vdg-instruct")
+# Job names (jobs/<name>.py, the k8s RayJobs) that run several pipeline stages as one job.
+JOB_GROUPS: dict[str, tuple[str, ...]] = {"train-vdg": (*VDG_CHAIN, "vdg-export")}
 
 
 class PipelineConfig(StageConfig):
@@ -55,7 +74,17 @@ class PipelineConfig(StageConfig):
         None, description="Unlabeled gallery URI; default: the synthetic world's gallery/."
     )
     encoder: str | None = Field(
-        None, description="Encoder model (name or URI) for embed; default: the trained world encoder."
+        None, description="Encoder (name or CLIP dir URI) for embed, the VDG's vision tower and "
+        "the retriever's backbone; default: the trained world encoder."
+    )
+    human_format: Literal["world", "cirr", "fashioniq"] = Field(
+        "world", description="Human triplets: the synthetic world's cirr/ split, a CIRR root, "
+        "or a FashionIQ root (retriever only)."
+    )
+    human_root: Uri | None = Field(None, description="Human triplets root; default: the world.")
+    vdg: Uri | None = Field(
+        None, description="Starting VDG (a LLaVA dir, e.g. llava-1.5) when the run has no earlier "
+        "VDG stage; after vdg-instruct, the exported model generate uses if vdg-export is absent."
     )
     seed: int = Field(0, description="Seed passed to every stage that takes one.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Where the stages run.")
@@ -82,24 +111,83 @@ def uri_of(cfg: PipelineConfig, stage: str) -> str:
     return storage.join(cfg.output, STAGES[stage].output)
 
 
+def _vdg_input(cfg: PipelineConfig, stage: str) -> str:
+    """The VDG a stage starts from: the output of the latest earlier VDG stage in this run,
+    else the configured `vdg`."""
+    order = list(STAGES)
+    earlier = [s for s in (*VDG_CHAIN, "vdg-export") if s in cfg.stages
+               and order.index(s) < order.index(stage)]
+    if stage in ("eval-vdg", "generate") and "vdg-export" in cfg.stages:
+        return uri_of(cfg, "vdg-export")
+    if earlier:
+        return uri_of(cfg, earlier[-1])
+    if cfg.vdg is None:
+        raise ConfigError(f"pipeline: stage {stage} needs a VDG: add an earlier VDG stage or "
+                          "set vdg (a LLaVA dir URI)")
+    return cfg.vdg
+
+
 def wiring(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
     """The URI fields of a stage's config, derived from the pipeline root and the inputs."""
     world = uri_of(cfg, "synth")
     gallery = cfg.gallery or storage.join(world, "gallery")
     encoder = cfg.encoder or uri_of(cfg, "train-encoder")
+    human = cfg.human_root or world
     out = uri_of(cfg, stage)
-    return {
-        "synth": {"output": out},
-        "train-encoder": {"world": world, "output": out},
-        "embed": {"gallery": gallery, "model": encoder, "output": out},
-        "mine": {"embeddings": uri_of(cfg, "embed"), "output": out},
-    }[stage]
+    fixed = dict(STAGES[stage].fixed)
+    if stage in ("synth",):
+        return {"output": out}
+    if stage == "train-encoder":
+        return {"world": world, "output": out}
+    if stage == "embed":
+        return {"gallery": gallery, "model": encoder, "output": out}
+    if stage == "mine":
+        return {"embeddings": uri_of(cfg, "embed"), "output": out}
+    if stage == "vdg-assemble":
+        return {"vision": encoder, "world": world, "output": out}
+    if stage in VDG_CHAIN:  # lm / align / instruct
+        cirr = {"cirr": human} if cfg.human_format == "cirr" else {}
+        return {**fixed, "model": _vdg_input(cfg, stage), "world": world, "output": out, **cirr}
+    if stage == "vdg-export":
+        return {"model": _vdg_input(cfg, stage), "output": out}
+    if stage == "eval-vdg":
+        data = {"cirr": human} if cfg.human_format == "cirr" else {"world": world}
+        return {"model": _vdg_input(cfg, stage), "output": out, **data}
+    if stage == "generate":
+        return {"pairs": uri_of(cfg, "mine"), "gallery": gallery,
+                "model": _vdg_input(cfg, stage), "output": out}
+    if stage == "train-cir":
+        pseudo = ({"pseudo": uri_of(cfg, "generate"), "pseudo_gallery": gallery}
+                  if "generate" in cfg.stages else {})
+        return {"human": {"format": cfg.human_format, "root": human},
+                "model": {"encoder": encoder}, "output": out, **pseudo}
+    if stage == "eval":
+        return {"model": uri_of(cfg, "train-cir"), "output": out,
+                "data": {"format": cfg.human_format, "root": human}}
+    if stage == "cir-claim":
+        return {"world": world, "triplets": uri_of(cfg, "generate"), "gallery": gallery,
+                "encoder": encoder, "output": out}
+    if stage == "index":
+        split = {"split": "val"} if cfg.human_format != "fashioniq" else {}
+        return {"model": uri_of(cfg, "train-cir"), "gallery": human, "output": out, **split}
+    if stage == "serve-check":
+        return {"model": uri_of(cfg, "train-cir"), "index": uri_of(cfg, "index"), "world": world}
+    raise ConfigError(f"pipeline: no wiring for stage {stage}")
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, merging nested dicts (settings.train-cir.model.kind keeps the
+    wired model.encoder)."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def stage_config(cfg: PipelineConfig, stage: str):
     """Validate one stage's config (wiring + settings); errors name `settings.<stage>.<key>`."""
     cls, _ = STAGES[stage].load()
-    data = {**wiring(cfg, stage), **cfg.settings.get(stage, {})}
+    data = _merge(wiring(cfg, stage), cfg.settings.get(stage, {}))
     fields = cls.model_fields
     if "ray" in fields:
         data.setdefault("ray", cfg.ray.model_dump())
@@ -117,19 +205,21 @@ def stage_config(cfg: PipelineConfig, stage: str):
         raise
 
 
-def run_pipeline(cfg: PipelineConfig) -> dict[str, dict]:
-    """Run every configured stage in order, skipping those already finished."""
+def run_pipeline(cfg: PipelineConfig, only: list[str] | None = None) -> dict[str, dict]:
+    """Run every configured stage in order (or just `only` of them, still wired to the whole
+    run's outputs), skipping those already finished."""
     storage.check_uri(cfg.output)
     storage.ensure_bucket(cfg.output)
-    configs = {s: stage_config(cfg, s) for s in cfg.stages}  # validate all before running any
+    todo = [s for s in cfg.stages if only is None or s in only]
+    configs = {s: stage_config(cfg, s) for s in todo}  # validate all before running any
     ensure_ray(cfg.ray)
     results: dict[str, dict] = {}
     t_all = time.perf_counter()
-    for i, stage in enumerate(cfg.stages, 1):
+    for i, stage in enumerate(todo, 1):
         spec = STAGES[stage]
         out = uri_of(cfg, stage)
-        head = f"[{i}/{len(cfg.stages)}] {stage}"
-        if manifest.is_complete(out, spec.manifest_stage):
+        head = f"[{i}/{len(todo)}] {stage}"
+        if spec.manifest_stage and manifest.is_complete(out, spec.manifest_stage):
             click.echo(f"{head}: already finished at {out} (skipped)")
             results[stage] = {"skipped": True}
             continue

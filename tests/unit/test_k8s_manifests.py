@@ -351,10 +351,10 @@ def test_stage_rayjob_runs_its_script_on_a_cluster_torn_down_after(job_name):
 @pytest.mark.parametrize("job_name", sorted(STAGE_SCRIPTS))
 def test_rayjob_entrypoint_files_exist_in_the_repo(job_name):
     """The image copies the repo to /app, so /app/<path> must be a file of this repo."""
-    from vdgray.pipeline import STAGES
+    from vdgray.pipeline import JOB_GROUPS, STAGES
 
     stage = job_name.removeprefix("vdgray-")
-    if stage not in STAGES:
+    if stage not in STAGES and stage not in JOB_GROUPS:
         script = ROOT / "jobs" / STAGE_SCRIPTS[job_name]
         assert not script.exists(), f"{script} exists: add {stage!r} to vdgray.pipeline.STAGES"
         pytest.skip(f"stage {stage!r} is not built yet (its issue adds it to the pipeline)")

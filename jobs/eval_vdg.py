@@ -1,0 +1,11 @@
+"""Ray job: the `eval-vdg` stage. `python jobs/eval_vdg.py --config jobs/configs/X.yaml [--set k=v ...]`.
+
+The config is the stage's own config or a whole pipeline config (then only this job's stages run).
+"""
+
+import sys
+
+from vdgray.jobs import stage_main
+
+if __name__ == "__main__":
+    sys.exit(stage_main("eval-vdg"))
