@@ -92,13 +92,19 @@ class RetrieverDeployment:
     """Model + index, loaded once per replica; queries batched into one forward pass."""
 
     def __init__(self, config: dict):
+        import ray
+
         from vdgray.serve.retriever import Retriever
 
         self.cfg = ServeConfig.model_validate(config)
-        device = "cuda" if self.cfg.num_gpus > 0 else "cpu"
+        # the GPUs Ray gave this replica (ray_actor_options may come from a RayService YAML
+        # rather than from num_gpus in the args), not the config's number, pick the device
+        has_gpu = bool(ray.get_gpu_ids())
         self.retriever = Retriever(self.cfg.model_uri, self.cfg.index_uri,
-                                   torch_threads=self.cfg.threads(), device=device,
-                                   faiss_gpu=self.cfg.faiss_use_gpu(), nprobe=self.cfg.nprobe)
+                                   torch_threads=self.cfg.threads(),
+                                   device="cuda" if has_gpu else "cpu",
+                                   faiss_gpu=self.cfg.faiss_use_gpu(has_gpu),
+                                   nprobe=self.cfg.nprobe)
         self.search_batched.set_max_batch_size(self.cfg.max_batch_size)
         self.search_batched.set_batch_wait_timeout_s(self.cfg.batch_wait_timeout_s)
         self.forwards = 0  # model calls, and the queries they carried (batch size = ratio)

@@ -66,8 +66,9 @@ class ServeConfig(StageConfig):
     def threads(self) -> int:
         return self.torch_threads or max(1, round(self.num_cpus))
 
-    def faiss_use_gpu(self):
-        if self.num_gpus <= 0:
+    def faiss_use_gpu(self, has_gpu: bool | None = None):
+        """faiss_gpu resolved for a replica; `has_gpu` (the replica got one) beats num_gpus."""
+        if not (self.num_gpus > 0 if has_gpu is None else has_gpu):
             return False
         return {"true": True, "false": False}.get(self.faiss_gpu, self.faiss_gpu)
 

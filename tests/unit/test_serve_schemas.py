@@ -1,0 +1,92 @@
+"""Request validation, service config and the Serve application builder (no Ray started)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from pydantic import ValidationError
+
+from vdgray.errors import ConfigError
+from vdgray.serve.config import ServeConfig
+from vdgray.serve.schemas import (
+    BatchSearchRequest,
+    Query,
+    QueryError,
+    SearchRequest,
+    validate_query,
+)
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    return ServeConfig(model_uri=str(tmp_path / "m"), index_uri=str(tmp_path / "i"),
+                       max_image_bytes=100, max_text_chars=20, max_k=5, default_k=3)
+
+
+def _check(cfg, where="", **body):
+    return validate_query(SearchRequest(**body), cfg, where)
+
+
+def test_good_requests_become_queries(cfg):
+    q = _check(cfg, image_id="img1", text="make it red")
+    assert q == Query(text="make it red", k=3, image_id="img1")
+    img = b"\x89PNG fake bytes"
+    q = _check(cfg, image=base64.b64encode(img).decode(), text="bigger", k=5,
+               exclude_reference=False)
+    assert q.image == img and q.k == 5 and q.image_id is None and not q.exclude_reference
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ({"text": "x"}, 400, "image"),
+    ({"image_id": "a", "image": "aGk=", "text": "x"}, 400, "image"),
+    ({"image_id": "", "text": "x"}, 400, "image_id"),
+    ({"image_id": "a", "text": "  "}, 400, "text"),
+    ({"image_id": "a", "text": "x" * 21}, 400, "text"),
+    ({"image_id": "a", "text": "x", "k": 0}, 400, "k"),
+    ({"image_id": "a", "text": "x", "k": 6}, 400, "k"),
+    ({"image": "not base64!!", "text": "x"}, 400, "image"),
+    ({"image": base64.b64encode(b"x" * 101).decode(), "text": "x"}, 413, "image"),
+    ({"image": base64.b64encode(b"x" * 1000).decode(), "text": "x"}, 413, "image"),
+    ({"image": "", "text": "x"}, 400, "image"),
+])
+def test_bad_requests_name_the_field(cfg, body, status, field):
+    err = _check(cfg, "queries.2.", **body)
+    assert isinstance(err, QueryError)
+    assert err.status == status and err.field == f"queries.2.{field}"
+    assert err.body()["error"].startswith(f"queries.2.{field}: ")
+
+
+def test_request_models_reject_unknown_fields_and_wrong_types():
+    with pytest.raises(ValidationError, match="colour"):
+        SearchRequest(image_id="a", text="x", colour="red")
+    with pytest.raises(ValidationError, match="k"):
+        SearchRequest(image_id="a", text="x", k="many")
+    with pytest.raises(ValidationError, match="queries"):
+        BatchSearchRequest(items=[])
+
+
+def test_config_rejects_conflicting_values(tmp_path):
+    base = {"model_uri": str(tmp_path), "index_uri": str(tmp_path)}
+    with pytest.raises(ValidationError, match="min_replicas"):
+        ServeConfig(**base, min_replicas=3, max_replicas=2)
+    with pytest.raises(ValidationError, match="default_k"):
+        ServeConfig(**base, max_k=5, default_k=10)
+    cfg = ServeConfig(**base, min_replicas=0, max_replicas=4, target_ongoing_requests=8)
+    assert cfg.autoscaling() == {"min_replicas": 0, "max_replicas": 4, "initial_replicas": 1,
+                                 "target_ongoing_requests": 8}
+    assert cfg.faiss_use_gpu() is False  # no GPU per replica: the index stays on the CPU
+
+
+def test_application_builder_takes_string_args_and_names_bad_ones(tmp_path):
+    from ray.serve import Application
+
+    from vdgray.serve.app import app
+
+    built = app({"model_uri": str(tmp_path / "m"), "index_uri": "s3://bucket/index",
+                 "max_k": "50", "num_gpus": "0"})
+    assert isinstance(built, Application)
+    with pytest.raises(ConfigError, match="model_uri"):
+        app({"index_uri": "s3://bucket/index"})
+    with pytest.raises(ConfigError, match="max_kk"):
+        app({"model_uri": "m", "index_uri": "i", "max_kk": 3})
