@@ -192,6 +192,25 @@ def _removed_counts(cfg: GenerateConfig, files: list[str]) -> dict[str, int]:
     return counts
 
 
+def _check_cpus(cfg: GenerateConfig, resuming: bool) -> None:
+    """Fail fast when the actors would hold every CPU of a local Ray (the job would hang).
+
+    Only for a local cluster: a cluster joined by address may autoscale past its current size.
+    """
+    import os
+
+    import ray
+
+    from vdgray.stages.generate_resources import check_fit, cpu_plan
+
+    if cfg.ray.address or os.environ.get("RAY_ADDRESS"):
+        return
+    plan = cpu_plan(join_concurrency=cfg.join_concurrency, join_num_cpus=cfg.join_num_cpus,
+                    num_cpus_per_actor=cfg.num_cpus_per_actor, vllm=cfg.backend == "vllm",
+                    resuming=resuming)
+    check_fit(plan, float(ray.cluster_resources().get("CPU", 0.0)), cfg.output)
+
+
 def _pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[str]):
     """The lazy Ray Dataset from pairs to kept triplet rows."""
     from ray.data import ActorPoolStrategy
@@ -247,6 +266,7 @@ def run(cfg: GenerateConfig) -> dict:
 
     from vdgray.stages.generate_backends import generator_id, read_model_manifest
     from vdgray.stages.generate_join import plan_units, read_side_records
+    from vdgray.stages.generate_resources import CHECKPOINT_FILTER_ACTORS
 
     t0 = time.perf_counter()
     model_doc = read_model_manifest(cfg.model)
@@ -265,9 +285,14 @@ def run(cfg: GenerateConfig) -> dict:
     ckpt_uri = storage.join(cfg.output, CHECKPOINT_DIR)
     ctx = ray.data.DataContext.get_current()
     saved = ctx.checkpoint_config
-    ctx.checkpoint_config = CheckpointConfig(
-        id_column="triplet_id", checkpoint_path=ckpt_uri, override_filesystem=fs,
-        delete_checkpoint_on_success=False)
+    ckpt = CheckpointConfig(id_column="triplet_id", checkpoint_path=ckpt_uri,
+                            override_filesystem=fs, delete_checkpoint_on_success=False)
+    # A resumed run gets Ray Data's checkpoint filter actors (1 CPU each, up to 10): one is
+    # plenty for a sorted-id lookup, and a known size lets _check_cpus plan for it.
+    ckpt.checkpoint_actor_pool_min_size = ckpt.checkpoint_actor_pool_max_size = \
+        CHECKPOINT_FILTER_ACTORS
+    _check_cpus(cfg, resumed)
+    ctx.checkpoint_config = ckpt
     try:
         if units:
             ds = _pipeline(cfg, units, generator, gallery_files)
