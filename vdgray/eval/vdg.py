@@ -15,10 +15,10 @@ import time
 
 import click
 import pyarrow as pa
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, resolved
+from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import DataFormatError
 from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
 from vdgray.stage_options import build_config, config_options
@@ -29,10 +29,10 @@ EVAL_STAGE = "vdg-eval"
 class EvalVdgConfig(StageConfig):
     """Settings of `vdgray eval-vdg`."""
 
-    model: str = Field(..., description="VDG dir/URI (trained with adapter/, or exported).")
-    output: str = Field(..., description="Where results.json, predictions and the chart go.")
-    world: str | None = Field(None, description="Synthetic world URI (CIRR at <world>/cirr + truth/).")
-    cirr: str | None = Field(None, description="CIRR root (default <world>/cirr).")
+    model: Uri = Field(..., description="VDG dir/URI (trained with adapter/, or exported).")
+    output: Uri = Field(..., description="Where results.json, predictions and the chart go.")
+    world: Uri | None = Field(None, description="Synthetic world URI (CIRR at <world>/cirr + truth/).")
+    cirr: Uri | None = Field(None, description="CIRR root (default <world>/cirr).")
     split: str = Field("val", description="CIRR split with targets (val or train).")
     limit: int | None = Field(None, ge=1, description="Evaluate only the first N queries.")
     batch_size: int = Field(16, ge=1, description="Pairs per generate call.")
@@ -43,10 +43,6 @@ class EvalVdgConfig(StageConfig):
     seed: int = Field(0, ge=0, description="Sampling seed.")
     torch_threads: int | None = Field(None, ge=1, description="torch CPU threads.")
 
-    @field_validator("model", "output", "world", "cirr")
-    @classmethod
-    def _uri(cls, v):
-        return storage.absolute(v).rstrip("/") if v is not None else v
 
     @model_validator(mode="after")
     def _check(self):

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import click
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, resolved
+from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import ConfigError, StorageError
 from vdgray.models.vdg.stages import LORA_TARGETS, STAGES
 from vdgray.runtime import RayConfig, ensure_ray
@@ -54,10 +54,10 @@ class TrainVdgConfig(StageConfig):
     """Settings of `vdgray train-vdg`."""
 
     stage: str = Field(..., description="lm | align | instruct.")
-    model: str = Field(..., description="Input VDG dir (local or s3://): assembled or previous stage.")
-    output: str = Field(..., description="Output VDG dir (local or s3://).")
-    world: str | None = Field(None, description="Synthetic world URI (lm, align; default cirr root).")
-    cirr: str | None = Field(None, description="CIRR root for instruct (default <world>/cirr).")
+    model: Uri = Field(..., description="Input VDG dir (local or s3://): assembled or previous stage.")
+    output: Uri = Field(..., description="Output VDG dir (local or s3://).")
+    world: Uri | None = Field(None, description="Synthetic world URI (lm, align; default cirr root).")
+    cirr: Uri | None = Field(None, description="CIRR root for instruct (default <world>/cirr).")
     split: str = Field("train", description="CIRR split of the human triplets (instruct).")
     epochs: int = Field(3, ge=1, description="Passes over the stage's data.")
     batch_size: int = Field(16, ge=1, description="Examples per worker per micro-batch.")
@@ -79,17 +79,13 @@ class TrainVdgConfig(StageConfig):
     torch_threads: int | None = Field(None, ge=1, description="torch threads per worker.")
     seed: int = Field(0, ge=0, description="Seed of the data order and LoRA init.")
     checkpoint_every: int = Field(0, ge=0, description="Also checkpoint every N steps (0: epochs only).")
-    storage_path: str | None = Field(None, description="Ray Train storage; default <output parent>/ray-train.")
+    storage_path: Uri | None = Field(None, description="Ray Train storage; default <output parent>/ray-train.")
     name: str | None = Field(None, description="Run name; re-run with it to resume (default vdg-<stage>-<output name>).")
     max_failures: int = Field(1, ge=-1, description="Worker failures to recover from.")
     fail_at_step: int | None = Field(None, ge=1, description="Testing: fail once at this step (not after a resume).")
     overwrite: bool = Field(False, description="Retrain even if `output` holds a finished model.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
 
-    @field_validator("model", "output", "world", "cirr", "storage_path")
-    @classmethod
-    def _uri(cls, v):
-        return storage.absolute(v).rstrip("/") if v is not None else v
 
     @model_validator(mode="after")
     def _check(self):

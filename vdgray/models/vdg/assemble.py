@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, resolved
+from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import StorageError
 
 MODEL_STAGE = "vdg-model"
@@ -25,9 +25,9 @@ class AssembleConfig(StageConfig):
     """Settings of `vdgray vdg assemble`."""
 
     vision: str = Field(..., description="Vision tower: encoder name (tiny-clip) or CLIP dir/URI.")
-    output: str = Field(..., description="Where the VDG dir goes (local or s3://).")
-    lm: str | None = Field(None, description="Causal LM dir/URI; None: a fresh Llama for the world.")
-    world: str | None = Field(None, description="World URI whose texts build the fresh LM's tokenizer.")
+    output: Uri = Field(..., description="Where the VDG dir goes (local or s3://).")
+    lm: Uri | None = Field(None, description="Causal LM dir/URI; None: a fresh Llama for the world.")
+    world: Uri | None = Field(None, description="World URI whose texts build the fresh LM's tokenizer.")
     lm_hidden: int = Field(256, ge=8, description="Fresh Llama: hidden size.")
     lm_layers: int = Field(4, ge=1, description="Fresh Llama: layers.")
     lm_heads: int = Field(4, ge=1, description="Fresh Llama: attention heads.")
@@ -37,10 +37,6 @@ class AssembleConfig(StageConfig):
     seed: int = Field(0, ge=0, description="Seed of the fresh projector and LM.")
     overwrite: bool = Field(False, description="Replace a finished model at `output`.")
 
-    @field_validator("output", "lm", "world")
-    @classmethod
-    def _uri(cls, v):
-        return storage.absolute(v).rstrip("/") if v is not None else v
 
     @model_validator(mode="after")
     def _check(self):

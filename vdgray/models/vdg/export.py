@@ -11,10 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, resolved
+from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import StorageError
 
 MODEL_STAGE = "vdg-model"
@@ -23,15 +23,11 @@ MODEL_STAGE = "vdg-model"
 class ExportConfig(StageConfig):
     """Settings of `vdgray vdg export`."""
 
-    model: str = Field(..., description="Trained VDG dir/URI (with adapter/ after instruct).")
-    output: str = Field(..., description="Where the merged plain LLaVA dir goes (local or s3://).")
+    model: Uri = Field(..., description="Trained VDG dir/URI (with adapter/ after instruct).")
+    output: Uri = Field(..., description="Where the merged plain LLaVA dir goes (local or s3://).")
     dtype: str = Field("float32", description="Saved weight dtype: float32 | bfloat16 | float16.")
     overwrite: bool = Field(False, description="Replace a finished model at `output`.")
 
-    @field_validator("model", "output")
-    @classmethod
-    def _uri(cls, v):
-        return storage.absolute(v).rstrip("/")
 
     @model_validator(mode="after")
     def _check(self):
