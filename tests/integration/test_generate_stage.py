@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -212,3 +213,39 @@ def test_resume_that_cannot_be_scheduled_fails_fast(inputs, ray_session, tmp_pat
     os.remove(storage.join(output, "_manifest.json"))  # as if killed before the end
     with pytest.raises(Exception, match="needs at least 2.5 CPUs but Ray has 2.*join_num_cpus"):
         run(load_config(GenerateConfig, None, _overrides(inputs, output, max_pairs=4)))
+
+
+def _kill_own_worker(title: str, output: str, killed: list, stop: threading.Event) -> None:
+    """SIGKILL the first worker process of this test's Ray whose title has `title`, once a
+    batch has been committed (so the kill lands mid-run)."""
+    import psutil
+
+    me = psutil.Process()
+    while not stop.is_set():
+        if _committed(output) >= 1:
+            for p in me.children(recursive=True):  # our raylet's workers only
+                try:
+                    if title in " ".join(p.cmdline()):
+                        p.kill()
+                        killed.append(p.pid)
+                        return
+                except psutil.Error:
+                    continue
+        time.sleep(0.1)
+
+
+def test_killed_generator_actor_is_restarted_and_its_batch_retried(inputs, ray_session, s3_bucket):
+    output = f"{s3_bucket}/actor-killed"
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_own_worker, daemon=True,
+                              args=("MapBatches(TransformersGenerator)", output, killed, stop))
+    killer.start()
+    try:
+        summary = run(load_config(GenerateConfig, None, _overrides(inputs, output, **_SLOW)))
+    finally:
+        stop.set()
+        killer.join(timeout=10)
+    assert killed, "the run finished before the generator actor could be killed"
+    assert summary["resumed"] is False
+    _check_exactly_once(inputs, output)
