@@ -18,15 +18,14 @@ import click
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, Uri, resolved
+from vdgray.config import Uri, resolved
 from vdgray.errors import ConfigError
-from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
 from vdgray.train.ray_run import (
-    default_run_storage,
+    TrainRunConfig,
     fit,
     numeric_metrics,
-    run_config,
     torch_threads,
 )
 
@@ -52,7 +51,7 @@ class CirModelSpec(BaseModel):
     settings: dict = Field(default_factory=dict, description="Model settings: combiner {train_backbone: none|text|all, projection_dim, hidden_dim, dropout}; blip {tdm, negatives: argmax|sample}.")
 
 
-class TrainCirConfig(StageConfig):
+class TrainCirConfig(TrainRunConfig):
     """Settings of `vdgray train-cir`."""
 
     human: HumanData = Field(..., description="Human triplets.")
@@ -70,15 +69,7 @@ class TrainCirConfig(StageConfig):
     alpha: float = Field(1.0, ge=0, description="HN-NCE positive weight alpha.")
     beta: float | None = Field(None, ge=0, description="HN-NCE hardness beta (default: combiner 0 = InfoNCE, blip 0.5).")
     tdm_weight: float = Field(1.0, ge=0, description="Weight of the TDM loss (blip only).")
-    num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks).")
-    use_gpu: bool = Field(False, description="One GPU per worker (bf16 autocast).")
-    torch_threads: int | None = Field(None, ge=1, description="torch threads per worker (default: CPUs / workers).")
     seed: int = Field(0, ge=0, description="Seed of the init and the batch order.")
-    storage_path: Uri | None = Field(None, description="Ray Train storage (checkpoints); default: <output's parent>/ray-train.")
-    name: str | None = Field(None, description="Ray Train run name; rerun with the same name to resume (default: output's last part).")
-    max_failures: int = Field(1, ge=-1, description="Worker failures to recover from (from the latest checkpoint).")
-    overwrite: bool = Field(False, description="Retrain even if `output` holds a finished model.")
-    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
 
     @model_validator(mode="after")
     def _check(self):
@@ -92,14 +83,8 @@ class TrainCirConfig(StageConfig):
             raise ValueError("human.categories: only for human.format=fashioniq")
         return self
 
-    def run_storage(self) -> str:
-        return self.storage_path or default_run_storage(self.output)
-
-    def run_name(self) -> str:
-        return self.name or self.output.rsplit("/", 1)[-1] or "cir"
-
-    def run_config(self):
-        return run_config(self.run_storage(), self.run_name(), self.max_failures)
+    def default_run_name(self) -> str:
+        return self.output.rsplit("/", 1)[-1] or "cir"
 
     def loop_config(self, torch_threads: int) -> dict:
         """The plain dict the workers get (defaults resolved per model kind)."""

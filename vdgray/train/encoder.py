@@ -21,22 +21,21 @@ import click
 from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, Uri, resolved
+from vdgray.config import Uri, resolved
 from vdgray.errors import ConfigError
-from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
 from vdgray.train.ray_run import (
-    default_run_storage,
+    TrainRunConfig,
     fit,
     numeric_metrics,
-    run_config,
     torch_threads,
 )
 
 TRAIN_STATE = "train_state.pt"
 
 
-class TrainEncoderConfig(StageConfig):
+class TrainEncoderConfig(TrainRunConfig):
     """Settings of `vdgray train-encoder`."""
 
     world: Uri = Field(..., description="Synthetic world URI (reads gallery/ and captions/).")
@@ -51,16 +50,8 @@ class TrainEncoderConfig(StageConfig):
     patch_size: int = Field(8, ge=2, description="Vision patch side in pixels.")
     projection_dim: int = Field(128, ge=8, description="Joint embedding size.")
     max_length: int = Field(32, ge=8, description="Caption tokens (text positions).")
-    num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks).")
-    use_gpu: bool = Field(False, description="One GPU per worker.")
-    torch_threads: int | None = Field(None, ge=1, description="torch threads per worker (default: CPUs / workers).")
     seed: int = Field(0, ge=0, description="Seed of the init, the shuffles and the held-out split.")
     holdout: float = Field(0.1, gt=0, lt=0.9, description="Fraction of pairs held out for R@K.")
-    storage_path: Uri | None = Field(None, description="Ray Train storage (checkpoints); default: <output's parent>/ray-train.")
-    name: str | None = Field(None, description="Ray Train run name; rerun with the same name to resume (default: output's last part).")
-    max_failures: int = Field(1, ge=-1, description="Worker failures to recover from (from the latest checkpoint).")
-    overwrite: bool = Field(False, description="Retrain even if `output` holds a finished model.")
-    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
 
     @model_validator(mode="after")
     def _check(self):
@@ -70,14 +61,8 @@ class TrainEncoderConfig(StageConfig):
             raise ValueError(f"patch_size ({self.patch_size}) must divide the image size 64")
         return self
 
-    def run_storage(self) -> str:
-        return self.storage_path or default_run_storage(self.output)
-
-    def run_name(self) -> str:
-        return self.name or self.output.rsplit("/", 1)[-1] or "encoder"
-
-    def run_config(self):
-        return run_config(self.run_storage(), self.run_name(), self.max_failures)
+    def default_run_name(self) -> str:
+        return self.output.rsplit("/", 1)[-1] or "encoder"
 
 
 def run(cfg: TrainEncoderConfig) -> dict:

@@ -10,14 +10,45 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from vdgray import storage
+from vdgray.config import StageConfig, Uri
 from vdgray.errors import VdgrayError
+from vdgray.runtime import RayConfig
 
 
 def default_run_storage(output: str) -> str:
     """`<output's parent>/ray-train`: checkpoints next to the final artefacts."""
     parent = output.rsplit("/", 1)[0] if "/" in output else "."
     return storage.join(parent, "ray-train")
+
+
+class TrainRunConfig(StageConfig):
+    """Settings every Ray Train stage shares: workers, GPUs, checkpoint storage, resume.
+
+    A subclass has an `output` URI; `default_run_name` names the run when `name` is unset."""
+
+    num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks).")
+    use_gpu: bool = Field(False, description="One GPU per worker.")
+    torch_threads: int | None = Field(None, ge=1, description="torch threads per worker (default: CPUs / workers).")
+    storage_path: Uri | None = Field(None, description="Ray Train storage (checkpoints); default: <output's parent>/ray-train.")
+    name: str | None = Field(None, description="Ray Train run name; re-run with the same name to resume (default: from the output's name).")
+    max_failures: int = Field(1, ge=-1, description="Worker failures to recover from (from the latest checkpoint).")
+    overwrite: bool = Field(False, description="Retrain even if `output` holds a finished model.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
+
+    def default_run_name(self) -> str:
+        return self.output.rsplit("/", 1)[-1] or "run"
+
+    def run_storage(self) -> str:
+        return self.storage_path or default_run_storage(self.output)
+
+    def run_name(self) -> str:
+        return self.name or self.default_run_name()
+
+    def run_config(self):
+        return run_config(self.run_storage(), self.run_name(), self.max_failures)
 
 
 def run_config(storage_uri: str, name: str, max_failures: int, keep: int = 2):

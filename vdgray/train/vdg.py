@@ -22,16 +22,15 @@ import click
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, Uri, resolved
+from vdgray.config import Uri, resolved
 from vdgray.errors import ConfigError, StorageError
 from vdgray.models.vdg.stages import LORA_TARGETS, STAGES
-from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
 from vdgray.train.ray_run import (
-    default_run_storage,
+    TrainRunConfig,
     fit,
     numeric_metrics,
-    run_config,
     torch_threads,
 )
 
@@ -50,7 +49,7 @@ class LoraSettings(BaseModel):
                                       description="LM linear layer names that get adapters.")
 
 
-class TrainVdgConfig(StageConfig):
+class TrainVdgConfig(TrainRunConfig):
     """Settings of `vdgray train-vdg`."""
 
     stage: str = Field(..., description="lm | align | instruct.")
@@ -73,19 +72,10 @@ class TrainVdgConfig(StageConfig):
     unfreeze_lm: bool = Field(False, description="Also train all LM weights in align/instruct "
                               "(a from-scratch world LM; the paper keeps the LLM frozen).")
     lora: LoraSettings = Field(default_factory=LoraSettings, description="LoRA (instruct only).")
-    num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks).")
-    use_gpu: bool = Field(False, description="One GPU per worker.")
     bf16: bool = Field(True, description="bf16 autocast on GPU workers (ignored on CPU).")
-    torch_threads: int | None = Field(None, ge=1, description="torch threads per worker.")
     seed: int = Field(0, ge=0, description="Seed of the data order and LoRA init.")
     checkpoint_every: int = Field(0, ge=0, description="Also checkpoint every N steps (0: epochs only).")
-    storage_path: Uri | None = Field(None, description="Ray Train storage; default <output parent>/ray-train.")
-    name: str | None = Field(None, description="Run name; re-run with it to resume (default vdg-<stage>-<output name>).")
-    max_failures: int = Field(1, ge=-1, description="Worker failures to recover from.")
     fail_at_step: int | None = Field(None, ge=1, description="Testing: fail once at this step (not after a resume).")
-    overwrite: bool = Field(False, description="Retrain even if `output` holds a finished model.")
-    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
-
 
     @model_validator(mode="after")
     def _check(self):
@@ -101,14 +91,8 @@ class TrainVdgConfig(StageConfig):
             raise ValueError("output: must differ from model")
         return self
 
-    def run_storage(self) -> str:
-        return self.storage_path or default_run_storage(self.output)
-
-    def run_name(self) -> str:
-        return self.name or f"vdg-{self.stage}-{self.output.rsplit('/', 1)[-1]}"
-
-    def run_config(self):
-        return run_config(self.run_storage(), self.run_name(), self.max_failures)
+    def default_run_name(self) -> str:
+        return f"vdg-{self.stage}-{self.output.rsplit('/', 1)[-1]}"
 
 
 def publish(cfg: TrainVdgConfig, checkpoint_dir: str | Path, local: Path) -> None:
