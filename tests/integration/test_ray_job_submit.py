@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-TINY = [
-    "settings.synth.n_gallery=240", "settings.synth.n_train=60", "settings.synth.n_val=36",
+TINY = [  # the first four stages of the demo pipeline, at toy sizes
+    "stages=[synth, train-encoder, embed, mine]", "settings.synth.n_gallery=240", "settings.synth.n_train=60", "settings.synth.n_val=36",
     "settings.synth.n_test=36", "settings.train-encoder.epochs=20",
     "settings.train-encoder.hidden=64", "settings.train-encoder.layers=2",
 ]
