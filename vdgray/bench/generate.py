@@ -46,10 +46,22 @@ def time_generate(gen, refs: list[bytes], tgts: list[bytes], batch_size: int) ->
 @click.option("--lm-layers", default=2, show_default=True, help="LM layers of the random VDG.")
 @click.option("--max-new-tokens", default=32, show_default=True, help="New tokens per delta.")
 @click.option("--threads", default=None, type=int, help="torch threads (default: torch's).")
-@click.option("--out", "out", default="bench-results/generate.json", show_default=True,
-              help="JSON output path or s3:// URI.")
-def command(n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, out):
-    """Triplets/s of batched vs one-at-a-time transformers generation."""
+@click.option("--scale", default=None,
+              help="Comma-separated pair counts (e.g. 10000,50000): run the whole generate stage "
+                   "at each and report triplets/s and peak driver/worker RSS instead.")
+@click.option("--num-cpus", default=2, show_default=True, help="CPUs of the local Ray (--scale).")
+@click.option("--out", "out", default=None,
+              help="JSON output path or s3:// URI [default: bench-results/generate.json, "
+                   "or generate-scale.json with --scale].")
+def command(n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, scale, num_cpus,
+            out):
+    """Triplets/s of batched vs one-at-a-time transformers generation (or, with --scale, of
+    the whole stage at growing pair counts, with peak memory)."""
+    if scale:
+        _scale(scale, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, num_cpus,
+               out or "bench-results/generate-scale.json")
+        return
+    out = out or "bench-results/generate.json"
     from vdgray.bench.embed import synthetic_pngs
     from vdgray.stages.generate_backends import TransformersGenerator
 
@@ -68,3 +80,25 @@ def command(n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads,
     report("generate", rows, out, meta={"model": model or f"random VDG (LM {lm_hidden}x{lm_layers})",
                                         "max_new_tokens": max_new_tokens,
                                         "speedup": round(single / batched, 2)})
+
+
+def _scale(scale, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, num_cpus, out):
+    from vdgray.bench.generate_scale import run_scale
+
+    try:
+        sizes = [int(x) for x in scale.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{scale!r}: expected comma-separated integers",
+                                 param_hint="--scale") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"{scale!r}: expected positive pair counts", param_hint="--scale")
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = run_scale(sizes, _model_dir(model, tmp, lm_hidden, lm_layers), num_cpus=num_cpus,
+                         batch_size=batch_size, max_new_tokens=max_new_tokens, threads=threads)
+    first, last = rows[0], rows[-1]
+    report("generate-scale", rows, out, meta={
+        "model": model or f"random VDG (LM {lm_hidden}x{lm_layers})",
+        "max_new_tokens": max_new_tokens, "batch_size": batch_size, "ray_num_cpus": num_cpus,
+        "pairs_growth": round(last["pairs"] / first["pairs"], 2),
+        "driver_rss_growth": round(last["driver_peak_rss_mb"] / first["driver_peak_rss_mb"], 3),
+        "workers_rss_growth": round(last["workers_peak_rss_mb"] / first["workers_peak_rss_mb"], 3)})
