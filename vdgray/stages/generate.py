@@ -11,7 +11,9 @@ pending id file, the data file, then the commit), and a re-run drops the data fi
 uncommitted writes and filters committed ids out right after the read, so a job killed at
 any point and re-run with the same output writes every triplet exactly once. Pairs with a
 missing image and filtered rows are side records (`_failures/`, `_filtered/`), counted in the
-manifest, which is written last; then the checkpoint is removed.
+manifest, which is written last; then the checkpoint is removed. A resumed run also has Ray
+Data's checkpoint filter actor (1 CPU); `generate_resources` checks a local Ray can schedule
+the whole plan, since a plan whose actors take every CPU waits forever instead of failing.
 """
 
 from __future__ import annotations
