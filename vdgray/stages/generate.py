@@ -70,7 +70,20 @@ class FilterConfig(_Section):
     retriever: str | None = Field(
         None, description="'module:factory' of a retriever rank function (factory(gallery) -> "
                           "rank(ref_images, texts, target_ids)); None skips this filter.")
+    retriever_model: Uri | None = Field(
+        None, description="A trained CIR model (train-cir output) that must rank each target in "
+                          "its top-k for (reference, delta); needs retriever_index.")
+    retriever_index: Uri | None = Field(
+        None, description="`vdgray index` output of retriever_model over this stage's gallery.")
     retriever_top_k: int = Field(10, ge=1, description="Keep a triplet only if its target ranks below this.")
+
+    @model_validator(mode="after")
+    def _check_retriever(self):
+        if (self.retriever_model is None) != (self.retriever_index is None):
+            raise ValueError("retriever_model and retriever_index go together")
+        if self.retriever_model and self.retriever:
+            raise ValueError("retriever: give a plug-in or retriever_model, not both")
+        return self
 
 
 class GenerateConfig(StageConfig):
@@ -109,7 +122,7 @@ class GenerateConfig(StageConfig):
                 raise ValueError(f"output must differ from {key}")
         if self.backend == "vllm" and self.use_gpu is False:
             raise ValueError("use_gpu: the vllm backend needs GPUs (use backend=transformers)")
-        if self.backend == "vllm" and self.filters.retriever:
+        if self.backend == "vllm" and (self.filters.retriever or self.filters.retriever_model):
             raise ValueError("filters.retriever: only with backend=transformers "
                              "(the vLLM rows do not carry the reference image)")
         return self
@@ -238,7 +251,7 @@ def _pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[st
                 "model_uri": cfg.model, "batch_size": cfg.batch_size, "do_sample": s.do_sample,
                 "temperature": s.temperature, "top_k": s.top_k, "max_new_tokens": s.max_new_tokens,
                 "seed": s.seed, "num_threads": cfg.torch_threads,
-                "keep_reference_image": bool(cfg.filters.retriever)}, **retries)
+                "keep_reference_image": bool(cfg.filters.retriever or cfg.filters.retriever_model)}, **retries)
     else:
         from vdgray.models.checkpoint import local_model_dir
         from vdgray.stages.generate_vllm import build_vllm_processor, sampling_params
@@ -258,7 +271,8 @@ def _pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[st
             "generator": generator, "enabled": f.enabled, "min_words": f.min_words,
             "min_distinct_ratio": f.min_distinct_ratio, "dedupe": f.dedupe,
             "retriever": f.retriever, "gallery_uri": cfg.gallery, "top_k": f.retriever_top_k,
-            "removals_uri": storage.join(cfg.output, FILTERED_DIR)})
+            "removals_uri": storage.join(cfg.output, FILTERED_DIR),
+            "retriever_model": f.retriever_model, "retriever_index": f.retriever_index})
 
 
 def run(cfg: GenerateConfig) -> dict:

@@ -8,9 +8,11 @@ rank function is given, triplets whose target the retriever does not rank in its
 (reference, delta). Every removal is written as a side record (triplet_id, reason) so the
 stage can count what each filter removed; the kept rows leave in the triplets contract.
 
-The retriever is a plug-in: `filters.retriever: "package.module:factory"`, where
-`factory(gallery_uri)` returns `rank(reference_images, texts, target_ids) -> ranks`
-(0 = the target is the retriever's first answer over the gallery).
+The retriever is either a trained CIR model + its `vdgray index` output
+(`filters.retriever_model` / `retriever_index`, see `generate_rank.CirRank`) or a plug-in:
+`filters.retriever: "package.module:factory"`, where `factory(gallery_uri)` returns
+`rank(reference_images, texts, target_ids) -> ranks` (0 = the target is the retriever's first
+answer over the gallery).
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ class DeltaFilter:
                  min_distinct_ratio: float = 0.5, dedupe: bool = True,
                  rank_fn: RankFn | None = None, retriever: str | None = None,
                  gallery_uri: str | None = None, top_k: int = 10,
-                 removals_uri: str | None = None):
+                 removals_uri: str | None = None, retriever_model: str | None = None,
+                 retriever_index: str | None = None):
         from vdgray import storage
 
         self.generator = generator
@@ -74,6 +77,10 @@ class DeltaFilter:
         self.dedupe, self.top_k = dedupe, top_k
         if rank_fn is None and retriever is not None:
             rank_fn = load_rank_fn(retriever, gallery_uri)
+        if rank_fn is None and retriever_model is not None:
+            from vdgray.stages.generate_rank import CirRank
+
+            rank_fn = CirRank(retriever_model, retriever_index, top_k)
         self.rank_fn = rank_fn
         self.removals_uri = removals_uri
         self._fs = storage.filesystem(removals_uri) if removals_uri else None
@@ -109,8 +116,10 @@ class DeltaFilter:
             if todo:
                 images = batch.column("reference_image").to_pylist()
                 tgts = batch.column("target_id").to_pylist()
+                extra = ({"reference_ids": [refs[i] for i in todo]}
+                         if getattr(self.rank_fn, "takes_reference_ids", False) else {})
                 ranks = self.rank_fn([images[i] for i in todo], [texts[i] for i in todo],
-                                     [tgts[i] for i in todo])
+                                     [tgts[i] for i in todo], **extra)
                 for i, rank in zip(todo, ranks, strict=True):
                     if int(rank) >= self.top_k:
                         reasons[i] = "retriever"
