@@ -80,14 +80,22 @@ def human_triplets(fmt: str, root: str, categories=None) -> tuple[pa.Table, dict
 
 
 def pseudo_triplets(uri: str, gallery: str) -> tuple[pa.Table, dict[str, bytes]]:
-    """Pseudo triplets from a finished triplets output, images from a gallery output."""
+    """Pseudo triplets from a finished triplets output, their images from the gallery (a
+    synthetic world, Parquet with image_id/image, or a folder of images: as `vdgray embed`)."""
     table = manifest.read_dataset(uri, "triplets",
                                   columns=["triplet_id", "reference_id", "target_id", "text"])
+    from vdgray.data.gallery import image_id_for, resolve_gallery
+
     names = _used(table)
-    files = manifest.dataset_files(gallery)
+    src = resolve_gallery(gallery)  # a world, Parquet (image_id, image) or a folder of images
     images: dict[str, bytes] = {}
+    if src.kind == "folder":
+        wanted_ids = set(names)
+        for f in src.files:
+            if (image_id := image_id_for(src.root, f)) in wanted_ids:
+                images[image_id] = storage.read_bytes(f)
     wanted = pa.array(sorted(names), pa.string())
-    for f in files:
+    for f in src.files if src.kind == "parquet" else []:
         part = storage.read_parquet(f, columns=["image_id", "image"])
         part = part.filter(pc.is_in(part.column("image_id"), value_set=wanted))
         images.update(zip(part.column("image_id").to_pylist(), part.column("image").to_pylist(),
