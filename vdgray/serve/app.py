@@ -175,11 +175,24 @@ class Ingress:
             return _error(503, f"retriever unavailable: {type(e).__name__}")
         return {"status": "ok", **info}
 
+    async def _search(self, q: Query, attempts: int = 3):
+        """One search; a replica that dies or goes away under the call (an index roll-out
+        replacing it, a crash) is retried on another one instead of answering 500."""
+        from ray.exceptions import RayActorError
+
+        for attempt in range(attempts):
+            try:
+                return await self.retriever.search.remote(q)
+            except RayActorError:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+
     async def _one(self, req: SearchRequest, where: str = ""):
         q = validate_query(req, self.cfg, where)
         if isinstance(q, QueryError):
             return q
-        res = await self.retriever.search.remote(q)
+        res = await self._search(q)
         if isinstance(res, QueryError) and where:
             return QueryError(res.status, where + res.field, res.message)
         return res
