@@ -72,7 +72,9 @@ def form_groups(
         anchors = order[start : start + _CHUNK]
         c_ids = ids[anchors]
         c_sims = sims[anchors]
-        ok = (c_ids >= 0) & (c_ids != anchors[:, None]) & (c_sims <= max_similarity)
+        # float64 threshold: a Python float against float32 sims compares in float32 (NEP 50),
+        # which would round e.g. 0.9999999999999999 up to 1.0 and keep exact duplicates.
+        ok = (c_ids >= 0) & (c_ids != anchors[:, None]) & (c_sims <= np.float64(max_similarity))
         ids_rows = np.where(ok, c_ids, -1).tolist()
         sims_rows = c_sims.tolist()
         for a, row_ids, row_sims in zip(anchors.tolist(), ids_rows, sims_rows, strict=True):
