@@ -80,6 +80,18 @@ async def _json_body(request: Request, limit: int):
         return _error(400, f"body: not valid JSON ({e})", "body")
 
 
+async def _request(request: Request, model, limit: int):
+    """The body validated as `model`, or the JSONResponse saying why not (413/400/422)."""
+    body = await _json_body(request, limit)
+    if isinstance(body, JSONResponse):
+        return body
+    try:
+        return model.model_validate(body)
+    except ValidationError as e:
+        msg, field = _validation_message(e)
+        return _error(422, msg, field)
+
+
 def _answer(result) -> dict | JSONResponse:
     if isinstance(result, QueryError):
         return JSONResponse(status_code=result.status, content=result.body())
@@ -199,26 +211,16 @@ class Ingress:
 
     @api.post("/search")
     async def search(self, request: Request):
-        body = await _json_body(request, self.one_limit)
-        if isinstance(body, JSONResponse):
-            return body
-        try:
-            req = SearchRequest.model_validate(body)
-        except ValidationError as e:
-            msg, field = _validation_message(e)
-            return _error(422, msg, field)
+        req = await _request(request, SearchRequest, self.one_limit)
+        if isinstance(req, JSONResponse):
+            return req
         return _answer(await self._one(req))
 
     @api.post("/search/batch")
     async def search_batch(self, request: Request):
-        body = await _json_body(request, self.batch_limit)
-        if isinstance(body, JSONResponse):
-            return body
-        try:
-            req = BatchSearchRequest.model_validate(body)
-        except ValidationError as e:
-            msg, field = _validation_message(e)
-            return _error(422, msg, field)
+        req = await _request(request, BatchSearchRequest, self.batch_limit)
+        if isinstance(req, JSONResponse):
+            return req
         n = len(req.queries)
         if not 1 <= n <= self.cfg.max_batch_queries:
             return _error(400, f"queries: {n} queries, expected 1..{self.cfg.max_batch_queries}",
