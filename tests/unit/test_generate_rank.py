@@ -5,31 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from test_serve_retriever import tiny_cir_index
 
-from vdgray.bench.embed import synthetic_pngs
-from vdgray.models.cir import build_cir
 from vdgray.stages.generate import GenerateConfig
 from vdgray.stages.generate_filters import DeltaFilter
 from vdgray.stages.generate_rank import CirRank
-from vdgray.stages.index import write_index
 
 N = 10
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rank")
-    model = build_cir("combiner", "tiny-clip").eval()
-    model.save(root / "model")
-    pngs = synthetic_pngs(N, seed=5)
-    names = [f"img{i:02d}" for i in range(N)]
-    (root / "gallery").mkdir()
-    for n, p in zip(names, pngs, strict=True):
-        (root / "gallery" / f"{n}.png").write_bytes(p)
-    vectors = model.encode_targets(model.preprocess(pngs)).numpy()
-    write_index(str(root / "index"), names, vectors, model=str(root / "model"),
-                source={"gallery": str(root / "gallery")})
-    return {"root": root, "model": model, "names": names, "pngs": pngs, "vectors": vectors}
+    return tiny_cir_index(tmp_path_factory.mktemp("rank"), N, seed=5)
 
 
 def _order(world, ref: int, text: str) -> list[str]:

@@ -18,20 +18,25 @@ from vdgray.stages.index import IndexConfig, write_index
 N = 12
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("retriever")
+def tiny_cir_index(root, n: int, seed: int) -> dict:
+    """An untrained tiny CIR model, a folder gallery of `n` PNGs and their index under `root`
+    (model/, gallery/, index/); also used by test_generate_rank."""
     model = build_cir("combiner", "tiny-clip").eval()
     model.save(root / "model")
-    pngs = synthetic_pngs(N, seed=3)
-    names = [f"img{i:02d}" for i in range(N)]
+    pngs = synthetic_pngs(n, seed=seed)
+    names = [f"img{i:02d}" for i in range(n)]
     (root / "gallery").mkdir()
-    for n, p in zip(names, pngs, strict=True):
-        (root / "gallery" / f"{n}.png").write_bytes(p)
+    for name, png in zip(names, pngs, strict=True):
+        (root / "gallery" / f"{name}.png").write_bytes(png)
     vectors = model.encode_targets(model.preprocess(pngs)).numpy()
     write_index(str(root / "index"), names, vectors, model=str(root / "model"),
                 source={"gallery": str(root / "gallery")})
     return {"root": root, "model": model, "names": names, "pngs": pngs, "vectors": vectors}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    return tiny_cir_index(tmp_path_factory.mktemp("retriever"), N, seed=3)
 
 
 @pytest.fixture(scope="module")
