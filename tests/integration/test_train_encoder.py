@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from vdgray import manifest, storage
+from vdgray.errors import ConfigError
 from vdgray.train.encoder import TrainEncoderConfig, run
 
 pytestmark = pytest.mark.integration
@@ -80,3 +81,22 @@ def test_finished_model_is_not_retrained(ray_session, tmp_path):
     manifest.write_manifest(out, stage="model", extra={"metrics": {"R@5": 0.5}})
     res = run(_cfg(str(tmp_path / "no-world"), out, epochs=1))
     assert res["skipped"] is True and res["R@5"] == 0.5
+
+
+def test_rendered_pretraining_pairs_on_a_synth_world(ray_session, tmp_path):
+    from vdgray.data.synthetic.stage import SynthConfig
+    from vdgray.data.synthetic.stage import run as synth
+
+    world = str(tmp_path / "world")
+    synth(SynthConfig(output=world, n_gallery=32, n_train=4, n_val=4, n_test=4, progress=False))
+    out = str(tmp_path / "clip")
+    res = run(_cfg(world, out, epochs=1, rendered_pairs=48))
+    # the probe runs on the world's held-out images: every attribute reports an accuracy
+    assert {"zs_shape", "zs_colour", "zs_size", "zs_background"} <= set(res)
+    assert res["rendered_pairs_per_epoch"] == 48
+    assert manifest.read_manifest(out, "model")["counts"]["rendered_pairs"] == 48
+
+    with pytest.raises(ConfigError, match="rendered_pairs"):
+        bad = str(tmp_path / "handmade")
+        write_world(bad)
+        run(_cfg(bad, str(tmp_path / "clip2"), epochs=1, rendered_pairs=16))

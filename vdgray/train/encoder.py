@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import Uri, resolved
+from vdgray.data.synthetic.attributes import SHAPES
 from vdgray.errors import ConfigError
 from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
@@ -52,6 +53,10 @@ class TrainEncoderConfig(TrainRunConfig):
     max_length: int = Field(32, ge=8, description="Caption tokens (text positions).")
     seed: int = Field(0, ge=0, description="Seed of the init, the shuffles and the held-out split.")
     holdout: float = Field(0.1, gt=0, lt=0.9, description="Fraction of pairs held out for R@K.")
+    rendered_pairs: int = Field(
+        0, ge=0, description="New image-caption pairs rendered for every epoch from the world's "
+        "scene distribution under another seed (the stand-in for a large pretraining corpus; "
+        "a small ViT needs ~10^5 images to learn object shape). 0: gallery pairs only.")
 
     @model_validator(mode="after")
     def _check(self):
@@ -78,7 +83,8 @@ def run(cfg: TrainEncoderConfig) -> dict:
     storage.ensure_bucket(cfg.run_storage())
     ensure_ray(cfg.ray)
     threads = torch_threads(cfg.torch_threads, cfg.num_workers)
-    loop_cfg = {**cfg.model_dump(mode="json", exclude={"ray"}), "torch_threads": threads}
+    loop_cfg = {**cfg.model_dump(mode="json", exclude={"ray"}), "torch_threads": threads,
+                "world_config": _world_config(cfg.world) if cfg.rendered_pairs else {}}
     result = fit(train_loop, loop_cfg, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                  run=cfg.run_config(), what=f"train-encoder on {cfg.world}")
     metrics = numeric_metrics(result)
@@ -87,15 +93,31 @@ def run(cfg: TrainEncoderConfig) -> dict:
     manifest.write_manifest(
         cfg.output, stage="model", config=resolved(cfg), inputs={"world": cfg.world},
         counts={"train_pairs": int(metrics.get("train_pairs", 0)),
-                "holdout_pairs": int(metrics.get("holdout_pairs", 0))},
+                "holdout_pairs": int(metrics.get("holdout_pairs", 0)),
+                "rendered_pairs": cfg.rendered_pairs * cfg.epochs},
         files=files, wall_time_s=wall,
         extra={"model_class": "CLIPModel", "metrics": metrics,
                "checkpoint_storage": cfg.run_storage(), "run_name": cfg.run_name()},
     )
     click.echo(f"train-encoder: loss {metrics.get('loss', float('nan')):.3f} "
                f"R@1 {metrics.get('R@1', 0):.3f} R@5 {metrics.get('R@5', 0):.3f} "
-               f"(chance {metrics.get('chance_R@5', 0):.3f}) in {wall:.0f}s -> {cfg.output}")
+               f"(chance {metrics.get('chance_R@5', 0):.3f}) zero-shot shape "
+               f"{metrics.get('zs_shape', 0):.2f} (chance {1 / len(SHAPES):.2f}) in {wall:.0f}s -> {cfg.output}")
     return {"output": cfg.output, "wall_time_s": wall, **metrics}
+
+
+def _world_config(world: str) -> dict:
+    """The synth settings rendered pretraining pairs must share (from the gallery manifest)."""
+    from vdgray.train.encoder_render import RENDERER_KEYS
+
+    doc = manifest.read_manifest(storage.join(world, "gallery"), "gallery")
+    config = doc.get("config") or {}
+    missing = [k for k in RENDERER_KEYS if k not in config]
+    if missing:
+        raise ConfigError(f"rendered_pairs: {storage.join(world, 'gallery')}/_manifest.json has "
+                          f"no synth settings {missing}; rendered pairs need a world written by "
+                          "`vdgray synth` (set rendered_pairs=0 for other galleries)")
+    return {k: config[k] for k in RENDERER_KEYS}
 
 
 def _publish(checkpoint, output: str) -> list[str]:

@@ -21,23 +21,26 @@ from vdgray.errors import DataFormatError
 
 @dataclass
 class Pairs:
-    """Parallel lists: image ids, encoded image bytes, captions."""
+    """Parallel lists: image ids, encoded image bytes, captions, scene attributes (JSON)."""
 
     image_ids: list[str]
     images: list[bytes]
     captions: list[str]
+    attributes: list[str]
 
     def take(self, idx) -> Pairs:
         return Pairs([self.image_ids[i] for i in idx], [self.images[i] for i in idx],
-                     [self.captions[i] for i in idx])
+                     [self.captions[i] for i in idx], [self.attributes[i] for i in idx])
 
 
 def load_pairs(world: str) -> Pairs:
     """Join W/gallery (image) and W/captions (caption) on image_id; every image needs a caption."""
     gallery = manifest.read_dataset(storage.join(world, "gallery"), columns=["image_id", "image"])
-    caps = manifest.read_dataset(storage.join(world, "captions"), columns=["image_id", "caption"])
-    by_id = dict(zip(caps.column("image_id").to_pylist(), caps.column("caption").to_pylist(),
-                     strict=True))
+    caps = manifest.read_dataset(storage.join(world, "captions"),
+                                 columns=["image_id", "caption", "attributes"])
+    by_id = dict(zip(caps.column("image_id").to_pylist(),
+                     zip(caps.column("caption").to_pylist(), caps.column("attributes").to_pylist(),
+                         strict=True), strict=True))
     ids = gallery.column("image_id").to_pylist()
     missing = [i for i in ids if i not in by_id]
     if missing:
@@ -45,7 +48,8 @@ def load_pairs(world: str) -> Pairs:
             f"{storage.join(world, 'captions')}: no caption for {len(missing)} gallery images "
             f"(first: {missing[0]!r})"
         )
-    return Pairs(ids, gallery.column("image").to_pylist(), [by_id[i] for i in ids])
+    return Pairs(ids, gallery.column("image").to_pylist(), [by_id[i][0] for i in ids],
+                 [by_id[i][1] for i in ids])
 
 
 def split_holdout(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

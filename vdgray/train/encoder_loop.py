@@ -18,6 +18,13 @@ import numpy as np
 import torch
 
 from vdgray.train.encoder_data import load_pairs, recall_at_k, split_holdout
+from vdgray.train.encoder_render import (
+    pretrain_renderer,
+    render_batch,
+    rendered_batches,
+    vocabulary_captions,
+    zero_shot_attributes,
+)
 
 IMAGE_SIZE = 64
 
@@ -68,7 +75,9 @@ def train_loop(config: dict) -> None:
     pairs = load_pairs(config["world"])
     train_idx, hold_idx = split_holdout(len(pairs.image_ids), config["holdout"], config["seed"])
     train, hold = pairs.take(train_idx), pairs.take(hold_idx)
-    tokenizer = build_word_tokenizer(train.captions)
+    renderer = pretrain_renderer(config["world_config"]) if config["rendered_pairs"] else None
+    extra = vocabulary_captions(renderer) if renderer else []
+    tokenizer = build_word_tokenizer(train.captions + extra)
     model = build_model(config, tokenizer)
     enc = Encoder(model, tokenizer, image_processor(IMAGE_SIZE), "world-clip")
     pixels, ids, mask = _tensors(train, enc)
@@ -82,7 +91,19 @@ def train_loop(config: dict) -> None:
     core = ddp_model.module if hasattr(ddp_model, "module") else ddp_model
     opt = torch.optim.AdamW(ddp_model.parameters(), lr=config["lr"],
                             weight_decay=config["weight_decay"])
-    steps = config["epochs"] * max(1, len(loader))
+    world = ctx.get_world_size()
+
+    def epoch_plan(epoch: int) -> list:
+        """Gallery batches (None: next from the loader) and rendered index ranges, interleaved
+        in the same seeded order on every rank, so DDP ranks step together."""
+        rendered = rendered_batches(renderer, per_epoch=config["rendered_pairs"],
+                                    batch=config["batch_size"], epoch=epoch, rank=rank,
+                                    world=world) if renderer else []
+        plan = [None] * len(loader) + rendered
+        order = np.random.default_rng([config["seed"], 17, epoch]).permutation(len(plan))
+        return [plan[i] for i in order]
+
+    steps = config["epochs"] * max(1, len(epoch_plan(0)))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(steps, max(1, steps // 10)))
 
     start_epoch = resumed_from = 0
@@ -105,7 +126,15 @@ def train_loop(config: dict) -> None:
             loader.sampler.set_epoch(epoch)
         ddp_model.train()
         losses = []
-        for px, ii, am in loader:
+        gallery_batches = iter(loader)
+        for item in epoch_plan(epoch):
+            if item is None:
+                px, ii, am = next(gallery_batches)
+            else:
+                images, captions = render_batch(renderer, item)
+                px = enc.preprocess(images)
+                tok = enc.tokenize(captions)
+                ii, am = tok["input_ids"], tok["attention_mask"]
             out = ddp_model(input_ids=ii, attention_mask=am, pixel_values=px, return_loss=True)
             opt.zero_grad(set_to_none=True)
             out.loss.backward()
@@ -117,16 +146,19 @@ def train_loop(config: dict) -> None:
         img = torch.cat([enc.encode_images(h_pixels[i:i + 256]) for i in range(0, len(h_pixels), 256)])
         txt = enc.encode_texts(hold.captions)
         rec = recall_at_k(txt, img, hold.captions)
+        zs = zero_shot_attributes(enc, h_pixels, hold.attributes)
         metrics = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
-                   **rec, "train_pairs": len(train_idx), "holdout_pairs": len(hold_idx),
+                   **rec, **zs, "train_pairs": len(train_idx), "holdout_pairs": len(hold_idx),
+                   "rendered_pairs_per_epoch": config["rendered_pairs"],
                    "resumed_from_epoch": resumed_from, "epoch_s": time.time() - t0}
         if not math.isfinite(metrics["loss"]):
             raise FloatingPointError(f"loss is {metrics['loss']} at epoch {epoch + 1}")
         if rank == 0:
             print(f"train-encoder: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.3f} "
                   f"held-out R@1 {rec['R@1']:.3f} R@5 {rec['R@5']:.3f} "
-                  f"(chance {rec['chance_R@1']:.3f}/{rec['chance_R@5']:.3f}) "
-                  f"{metrics['epoch_s']:.1f}s", flush=True)
+                  f"(chance {rec['chance_R@1']:.3f}/{rec['chance_R@5']:.3f}) zero-shot "
+                  + " ".join(f"{k[3:]} {v:.2f}" for k, v in zs.items())
+                  + f" {metrics['epoch_s']:.1f}s", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None
             if rank == 0:

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from vdgray.data.synthetic.attributes import Scene, diff_scenes, perturb, sample_scene
 from vdgray.data.synthetic.language import caption, delta_text
@@ -71,11 +72,19 @@ class AuxRenderer:
         self.two_object_prob, self.two_change_prob = two_object_prob, two_change_prob
         self.family_size = family_size
 
-    def row(self, index: int) -> tuple[str, bytes, str, str]:
-        scene = aux_scene(self.seed, index, self.two_object_prob, self.two_change_prob,
-                          self.family_size)
+    def scene(self, index: int) -> Scene:
+        return aux_scene(self.seed, index, self.two_object_prob, self.two_change_prob,
+                         self.family_size)
+
+    def image(self, index: int) -> tuple[Image.Image, str]:
+        """Auxiliary image `index` as a PIL image, with its caption (no PNG round trip)."""
+        scene = self.scene(index)
         img = render(scene, self.image_size, rng_for(self.seed, AUX, PIXELS, index), self.noise)
-        return aux_image_id(index), png_bytes(img), caption(scene), scene.to_json()
+        return img, caption(scene)
+
+    def row(self, index: int) -> tuple[str, bytes, str, str]:
+        img, text = self.image(index)
+        return aux_image_id(index), png_bytes(img), text, self.scene(index).to_json()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = [self.row(int(i)) for i in batch["id"]]
