@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BIN = Path(sys.executable).parent
 
 
+@pytest.mark.timeout(2400)  # ~10 min alone on 2 CPUs; the run-level limit (900 s) is too tight under load
 def test_tiny_demo_runs_every_stage_then_resumes(tmp_path):
     out = tmp_path / "demo"
     cmd = [str(BIN / "vdgray"), "demo", "--size", "tiny", "--num-cpus", "2", "--output", str(out)]

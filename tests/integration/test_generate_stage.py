@@ -182,9 +182,13 @@ def test_killed_job_resumes_with_each_triplet_exactly_once(inputs, kill_output, 
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None and _committed(output) < 1:
             time.sleep(0.1)
+        # Freeze the whole job (driver, raylet, GCS, workers) the moment a commit shows, so
+        # a starved test process cannot let it run on to the end before the kill lands.
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGSTOP)
         assert proc.poll() is None, "the job finished before it could be killed"
         assert _committed(output) >= 1, "no committed checkpoint within the time limit"
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver, its raylet, GCS and workers
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
