@@ -90,9 +90,13 @@ def test_rendered_pretraining_pairs_on_a_synth_world(ray_session, tmp_path):
     world = str(tmp_path / "world")
     synth(SynthConfig(output=world, n_gallery=32, n_train=4, n_val=4, n_test=4, progress=False))
     out = str(tmp_path / "clip")
-    res = run(_cfg(world, out, epochs=1, rendered_pairs=48))
+    res = run(_cfg(world, out, epochs=1, rendered_pairs=48, scene_loss=1.0))
     # the probe runs on the world's held-out images: every attribute reports an accuracy
     assert {"zs_shape", "zs_colour", "zs_size", "zs_background"} <= set(res)
+    assert {"head_shape", "head_background"} <= set(res) and np.isfinite(res["scene_loss"])
+    from transformers import CLIPModel
+
+    assert type(CLIPModel.from_pretrained(out)) is CLIPModel  # the head is not saved
     assert res["rendered_pairs_per_epoch"] == 48
     assert manifest.read_manifest(out, "model")["counts"]["rendered_pairs"] == 48
 

@@ -53,6 +53,10 @@ class TrainEncoderConfig(TrainRunConfig):
     max_length: int = Field(32, ge=8, description="Caption tokens (text positions).")
     seed: int = Field(0, ge=0, description="Seed of the init, the shuffles and the held-out split.")
     holdout: float = Field(0.1, gt=0, lt=0.9, description="Fraction of pairs held out for R@K.")
+    scene_loss: float = Field(
+        0.0, ge=0, description="Weight of an auxiliary loss that reads each 3x3 cell's shape, "
+        "colour and size and the background from the vision tower's patch tokens (the ones the "
+        "VDG reads); needs a world's scene attributes. 0: contrastive loss only.")
     rendered_pairs: int = Field(
         0, ge=0, description="New image-caption pairs rendered for every epoch from the world's "
         "scene distribution under another seed (the stand-in for a large pretraining corpus; "
@@ -84,7 +88,8 @@ def run(cfg: TrainEncoderConfig) -> dict:
     ensure_ray(cfg.ray)
     threads = torch_threads(cfg.torch_threads, cfg.num_workers)
     loop_cfg = {**cfg.model_dump(mode="json", exclude={"ray"}), "torch_threads": threads,
-                "world_config": _world_config(cfg.world) if cfg.rendered_pairs else {}}
+                "world_config": (_world_config(cfg.world)
+                                 if cfg.rendered_pairs or cfg.scene_loss else {})}
     result = fit(train_loop, loop_cfg, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                  run=cfg.run_config(), what=f"train-encoder on {cfg.world}")
     metrics = numeric_metrics(result)
@@ -114,9 +119,9 @@ def _world_config(world: str) -> dict:
     config = doc.get("config") or {}
     missing = [k for k in RENDERER_KEYS if k not in config]
     if missing:
-        raise ConfigError(f"rendered_pairs: {storage.join(world, 'gallery')}/_manifest.json has "
-                          f"no synth settings {missing}; rendered pairs need a world written by "
-                          "`vdgray synth` (set rendered_pairs=0 for other galleries)")
+        raise ConfigError(f"rendered_pairs / scene_loss: {storage.join(world, 'gallery')}"
+                          f"/_manifest.json has no synth settings {missing}; both need a world "
+                          "written by `vdgray synth` (set them to 0 for other galleries)")
     return {k: config[k] for k in RENDERER_KEYS}
 
 

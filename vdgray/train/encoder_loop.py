@@ -23,7 +23,14 @@ from vdgray.train.encoder_render import (
     render_batch,
     rendered_batches,
     vocabulary_captions,
+    world_scenes,
     zero_shot_attributes,
+)
+from vdgray.train.encoder_scene_head import (
+    ClipWithSceneHead,
+    SceneHead,
+    head_accuracy,
+    scene_labels,
 )
 
 IMAGE_SIZE = 64
@@ -82,16 +89,26 @@ def train_loop(config: dict) -> None:
     enc = Encoder(model, tokenizer, image_processor(IMAGE_SIZE), "world-clip")
     pixels, ids, mask = _tensors(train, enc)
     h_pixels, _, _ = _tensors(hold, enc)
+    head = gallery_labels = None
+    if config["scene_loss"] > 0:
+        scenes = world_scenes(train.attributes)
+        if scenes is None:
+            raise ValueError(f"scene_loss: {config['world']}/captions has no world scene "
+                             "attributes to learn from (set scene_loss=0)")
+        gallery_labels = scene_labels(scenes)
+        head = SceneHead(config["hidden"], IMAGE_SIZE, config["patch_size"])
 
-    loader = DataLoader(TensorDataset(pixels, ids, mask), batch_size=config["batch_size"],
-                        shuffle=True, drop_last=True,
+    loader = DataLoader(TensorDataset(pixels, ids, mask, torch.arange(len(pixels))),
+                        batch_size=config["batch_size"], shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(config["seed"]))
     loader = ray.train.torch.prepare_data_loader(loader)
-    ddp_model = ray.train.torch.prepare_model(model)
-    core = ddp_model.module if hasattr(ddp_model, "module") else ddp_model
+    ddp_model = ray.train.torch.prepare_model(ClipWithSceneHead(model, head))
+    wrapper = ddp_model.module if hasattr(ddp_model, "module") else ddp_model
+    core = wrapper.clip
     opt = torch.optim.AdamW(ddp_model.parameters(), lr=config["lr"],
                             weight_decay=config["weight_decay"])
     world = ctx.get_world_size()
+    device = ray.train.torch.get_device()
 
     def epoch_plan(epoch: int) -> list:
         """Gallery batches (None: next from the loader) and rendered index ranges, interleaved
@@ -114,6 +131,8 @@ def train_loop(config: dict) -> None:
 
             core.load_state_dict(CLIPModel.from_pretrained(d).state_dict())
             state = torch.load(os.path.join(d, "train_state.pt"), weights_only=False)
+            if wrapper.head is not None and state.get("scene_head"):
+                wrapper.head.load_state_dict(state["scene_head"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             start_epoch = resumed_from = state["epoch"] + 1
@@ -125,45 +144,67 @@ def train_loop(config: dict) -> None:
         if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
         ddp_model.train()
-        losses = []
+        losses, scene_losses = [], []
         gallery_batches = iter(loader)
         for item in epoch_plan(epoch):
+            labels = None
             if item is None:
-                px, ii, am = next(gallery_batches)
+                px, ii, am, rows = next(gallery_batches)
+                if gallery_labels is not None:
+                    labels = {k: v[rows.cpu()].to(px.device) for k, v in gallery_labels.items()}
             else:
                 images, captions = render_batch(renderer, item)
                 px = enc.preprocess(images)
                 tok = enc.tokenize(captions)
-                ii, am = tok["input_ids"], tok["attention_mask"]
-            out = ddp_model(input_ids=ii, attention_mask=am, pixel_values=px, return_loss=True)
+                px, ii, am = (t.to(device) for t in (px, tok["input_ids"], tok["attention_mask"]))
+                if head is not None:
+                    labels = {k: v.to(device) for k, v in
+                              scene_labels([renderer.scene(int(i)) for i in item]).items()}
+            loss, scene = ddp_model(ii, am, px, labels)
+            total = loss if scene is None else loss + config["scene_loss"] * scene
             opt.zero_grad(set_to_none=True)
-            out.loss.backward()
+            total.backward()
             torch.nn.utils.clip_grad_norm_(ddp_model.parameters(), 1.0)
             opt.step()
             sched.step()
-            losses.append(float(out.loss.detach()))
+            losses.append(float(loss.detach()))
+            if scene is not None:
+                scene_losses.append(float(scene.detach()))
         ddp_model.eval()
         img = torch.cat([enc.encode_images(h_pixels[i:i + 256]) for i in range(0, len(h_pixels), 256)])
         txt = enc.encode_texts(hold.captions)
         rec = recall_at_k(txt, img, hold.captions)
         zs = zero_shot_attributes(enc, h_pixels, hold.attributes)
+        if head is not None:
+            with torch.no_grad():
+                hs = core.vision_model(pixel_values=h_pixels.to(device), output_hidden_states=True)
+            h_labels = {k: v.to(device) for k, v in scene_labels(world_scenes(hold.attributes)).items()}
+            zs.update(head_accuracy(head, hs.hidden_states[wrapper.feature_layer][:, 1:], h_labels))
         metrics = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
-                   **rec, **zs, "train_pairs": len(train_idx), "holdout_pairs": len(hold_idx),
+                   **rec, **zs, **({"scene_loss": float(np.mean(scene_losses))}
+                                    if scene_losses else {}), "train_pairs": len(train_idx), "holdout_pairs": len(hold_idx),
                    "rendered_pairs_per_epoch": config["rendered_pairs"],
                    "resumed_from_epoch": resumed_from, "epoch_s": time.time() - t0}
         if not math.isfinite(metrics["loss"]):
             raise FloatingPointError(f"loss is {metrics['loss']} at epoch {epoch + 1}")
         if rank == 0:
-            print(f"train-encoder: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.3f} "
+            scene_txt = f" scene {metrics['scene_loss']:.3f}" if scene_losses else ""
+            print(f"train-encoder: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.3f}"
+                  f"{scene_txt} "
                   f"held-out R@1 {rec['R@1']:.3f} R@5 {rec['R@5']:.3f} "
                   f"(chance {rec['chance_R@1']:.3f}/{rec['chance_R@5']:.3f}) zero-shot "
-                  + " ".join(f"{k[3:]} {v:.2f}" for k, v in zs.items())
+                  + " ".join(f"{k.split('_', 1)[1]} {v:.2f}" for k, v in zs.items()
+                             if k.startswith("zs_"))
+                  + (" head " + " ".join(f"{k[5:]} {v:.2f}" for k, v in zs.items()
+                                          if k.startswith("head_")) if head is not None else "")
                   + f" {metrics['epoch_s']:.1f}s", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None
             if rank == 0:
                 enc.save(tmp)
                 torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                            "epoch": epoch}, os.path.join(tmp, "train_state.pt"))
+                            "epoch": epoch,
+                            "scene_head": head.state_dict() if head is not None else None},
+                           os.path.join(tmp, "train_state.pt"))
                 checkpoint = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=checkpoint)
