@@ -64,11 +64,18 @@ class SceneHead(nn.Module):
         return out
 
     def forward(self, patch_tokens: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Sum of cross-entropies: each attribute over occupied cells, "empty" over empty cells,
+        and the background. Occupied cells are few (1-2 of 9), so averaging over all cells
+        would drown the shape signal in easy "empty" answers (head shape accuracy stayed at
+        0.19 after 51k images that way)."""
         f = nn.functional.cross_entropy
         logits = self.logits(patch_tokens)
-        losses = [f(logits[a].flatten(0, 1), labels[a].flatten()) for a in CELL_ATTRIBUTES]
+        occupied = labels["shape"] < len(SHAPES)
+        losses = [f(logits[a][occupied], labels[a][occupied]) for a in CELL_ATTRIBUTES]
+        if (~occupied).any():
+            losses.append(f(logits["shape"][~occupied], labels["shape"][~occupied]))
         losses.append(f(logits["background"], labels["background"]))
-        return torch.stack(losses).mean()
+        return torch.stack(losses).sum()
 
 
 class ClipWithSceneHead(nn.Module):
