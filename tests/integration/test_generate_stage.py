@@ -176,8 +176,10 @@ def test_killed_job_resumes_with_each_triplet_exactly_once(inputs, kill_output, 
     args = [sys.executable, str(script)]
     for o in _overrides(inputs, output, **_SLOW):
         args += ["--set", o]
-    proc = subprocess.Popen(args, env=dict(os.environ), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "gen_main.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(args, env=dict(os.environ), start_new_session=True,
+                                stdout=sink, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None and _committed(output) < 1:
@@ -186,7 +188,8 @@ def test_killed_job_resumes_with_each_triplet_exactly_once(inputs, kill_output, 
         # a starved test process cannot let it run on to the end before the kill lands.
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGSTOP)
-        assert proc.poll() is None, "the job finished before it could be killed"
+        assert proc.poll() is None, ("the job finished before it could be killed:\n"
+                                     + log.read_text(errors="replace")[-3000:])
         assert _committed(output) >= 1, "no committed checkpoint within the time limit"
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
