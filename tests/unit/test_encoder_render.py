@@ -67,14 +67,16 @@ def test_zero_shot_probe_is_perfect_for_an_exact_encoder_and_chance_for_a_blind_
               for bg in VOCAB["background"][:2] for sh in VOCAB["shape"]]
     pixels = torch.arange(len(scenes)).float()[:, None]
     attrs = [s.to_json() for s in scenes]
-    exact = zero_shot_attributes(CaptionOracle(scenes), pixels, attrs)
+    oracle = CaptionOracle(scenes)
+    exact = zero_shot_attributes(oracle, oracle.encode_images(pixels), world_scenes(attrs))
     assert exact == {"zs_shape": 1.0, "zs_colour": 1.0, "zs_size": 1.0, "zs_background": 1.0}
 
     class Blind(CaptionOracle):
         def encode_images(self, pixels):
             return torch.zeros(len(pixels), self.n)
 
-    blind = zero_shot_attributes(Blind(scenes), pixels, attrs)
+    blind_enc = Blind(scenes)
+    blind = zero_shot_attributes(blind_enc, blind_enc.encode_images(pixels), world_scenes(attrs))
     # every candidate scores 0, argmax picks the first value: right only where it is the truth
     assert blind["zs_shape"] == 1 / len(VOCAB["shape"])
 
@@ -83,4 +85,4 @@ def test_probe_skips_galleries_without_world_scenes():
     assert world_scenes(["{}"]) is None
     assert world_scenes(['{"background": "gray", "objects": [{"shape": "blob", "colour": "red",'
                          ' "size": "small", "position": "center"}]}']) is None
-    assert zero_shot_attributes(None, torch.zeros(1, 1), ["{}"]) == {}
+    assert zero_shot_attributes(None, torch.zeros(1, 1), world_scenes(["{}"])) == {}

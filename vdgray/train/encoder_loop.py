@@ -89,13 +89,15 @@ def train_loop(config: dict) -> None:
     enc = Encoder(model, tokenizer, image_processor(IMAGE_SIZE), "world-clip")
     pixels, ids, mask = _tensors(train, enc)
     h_pixels, _, _ = _tensors(hold, enc)
-    head = gallery_labels = None
+    hold_scenes = world_scenes(hold.attributes)  # None for a hand-made gallery: no probes
+    head = gallery_labels = hold_labels = None
     if config["scene_loss"] > 0:
         scenes = world_scenes(train.attributes)
         if scenes is None:
             raise ValueError(f"scene_loss: {config['world']}/captions has no world scene "
                              "attributes to learn from (set scene_loss=0)")
         gallery_labels = scene_labels(scenes)
+        hold_labels = scene_labels(hold_scenes)
         head = SceneHead(config["hidden"], IMAGE_SIZE, config["patch_size"])
 
     loader = DataLoader(TensorDataset(pixels, ids, mask, torch.arange(len(pixels))),
@@ -174,15 +176,16 @@ def train_loop(config: dict) -> None:
         img = torch.cat([enc.encode_images(h_pixels[i:i + 256]) for i in range(0, len(h_pixels), 256)])
         txt = enc.encode_texts(hold.captions)
         rec = recall_at_k(txt, img, hold.captions)
-        zs = zero_shot_attributes(enc, h_pixels, hold.attributes)
+        zs = zero_shot_attributes(enc, img, hold_scenes)
         if head is not None:
             with torch.no_grad():
                 hs = core.vision_model(pixel_values=h_pixels.to(device), output_hidden_states=True)
-            h_labels = {k: v.to(device) for k, v in scene_labels(world_scenes(hold.attributes)).items()}
-            zs.update(head_accuracy(head, hs.hidden_states[wrapper.feature_layer][:, 1:], h_labels))
+            zs.update(head_accuracy(head, hs.hidden_states[wrapper.feature_layer][:, 1:],
+                                    {k: v.to(device) for k, v in hold_labels.items()}))
+        scene_metric = {"scene_loss": float(np.mean(scene_losses))} if scene_losses else {}
         metrics = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
-                   **rec, **zs, **({"scene_loss": float(np.mean(scene_losses))}
-                                    if scene_losses else {}), "train_pairs": len(train_idx), "holdout_pairs": len(hold_idx),
+                   **rec, **zs, **scene_metric,
+                   "train_pairs": len(train_idx), "holdout_pairs": len(hold_idx),
                    "rendered_pairs_per_epoch": config["rendered_pairs"],
                    "resumed_from_epoch": resumed_from, "epoch_s": time.time() - t0}
         if not math.isfinite(metrics["loss"]):

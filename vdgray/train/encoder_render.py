@@ -32,10 +32,8 @@ PROBED = ("shape", "colour", "size", "background")
 
 
 def pretrain_renderer(world_config: dict) -> AuxRenderer:
-    """An AuxRenderer with the world's settings and a seed disjoint from the gallery's."""
-    missing = [k for k in RENDERER_KEYS if k not in world_config]
-    if missing:
-        raise KeyError(f"world gallery manifest config lacks {missing}")
+    """An AuxRenderer with the world's settings (`RENDERER_KEYS`, checked by the driver) and a
+    seed disjoint from the gallery's."""
     return AuxRenderer(int(world_config["seed"]) + PRETRAIN_SEED_OFFSET,
                        image_size=int(world_config["image_size"]), noise=float(world_config["noise"]),
                        two_object_prob=float(world_config["two_object_prob"]),
@@ -83,22 +81,19 @@ def world_scenes(attributes_json: list[str]) -> list[Scene] | None:
 
 
 @torch.no_grad()
-def zero_shot_attributes(encoder, pixels: torch.Tensor, attributes_json: list[str],
+def zero_shot_attributes(encoder, image_emb: torch.Tensor, scenes: list[Scene] | None,
                          attributes=PROBED) -> dict[str, float]:
-    """{"zs_<attribute>": accuracy} of picking the true value among its caption variants
-    ({} when the attributes are not world scenes)."""
-    scenes = world_scenes(attributes_json)
+    """{"zs_<attribute>": accuracy} of picking the true value among its caption variants, for
+    images embedded as `image_emb` (L2-normalised, row i shows scenes[i]); {} without scenes."""
     if not scenes:
         return {}
-    img = torch.cat([encoder.encode_images(pixels[i:i + 256]) for i in range(0, len(pixels), 256)])
     out: dict[str, float] = {}
     for attr in attributes:
         values = VOCAB[attr]
         texts = [t for s in scenes for t in _variants(s, attr)]
         txt = encoder.encode_texts(texts).view(len(scenes), len(values), -1)
-        pick = (txt * img[:, None, :]).sum(-1).argmax(1).numpy()
+        pick = (txt * image_emb[:, None, :]).sum(-1).argmax(1).numpy()
         truth = np.array([values.index(s.background if attr == "background" else s.objects[0].get(attr))
                           for s in scenes])
         out[f"zs_{attr}"] = float((pick == truth).mean())
     return out
-
