@@ -37,8 +37,12 @@ def _worker(rank: int, port: int, q_all: torch.Tensor, t_all: torch.Tensor, out_
         loss.backward()
         torch.save({"loss": loss.detach(), "q": q.grad, "t": t.grad},
                    os.path.join(out_dir, f"rank{rank}.pt"))
+        dist.barrier()
     finally:
         dist.destroy_process_group()
+    # Leave without interpreter teardown: with gloo threads still around it aborted now and
+    # then ("terminate called without an active exception", SIGABRT) after the work was done.
+    os._exit(0)
 
 
 def test_gathered_loss_and_gradients_match_the_single_process_batch(tmp_path):
