@@ -47,9 +47,12 @@ def test_lm_and_align_stages_learn(tiny_world):
     s = run(_cfg(stage="lm", model=m0, output=str(root / "m-lm"), world=world))
     assert s["loss"] < s["first_loss"]
     s = run(_cfg(stage="align", model=str(root / "m-lm"), output=str(root / "m-align"),
-                 world=world))
+                 world=world, text_mix=1))
     assert s["loss"] < s["first_loss"]
-    assert s["step"] == 4 * (16 // 4)
+    assert s["examples"] == 16 + 8  # gallery captions + the train split's deltas as text
+    assert s["step"] == 4 * ((16 + 8) // 4)
+    # the reading probe ran on the world's held-out (val) images every epoch
+    assert {"read_shape", "read_colour", "read_size", "read_background"} <= set(s)
     doc = manifest.read_manifest(str(root / "m-align"), "vdg-model")
     assert doc["vdg_stage"] == "align"
     before, after = _weights(root / "m-lm"), _weights(root / "m-align")

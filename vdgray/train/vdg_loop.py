@@ -66,6 +66,11 @@ def stage_examples(config: dict, model, processor):
         if limit:
             pairs = pairs.take(range(min(limit, len(pairs.image_ids))))
         ex = D.align_examples(pairs.images, pairs.captions, tok, n_img, config["max_length"])
+        if config.get("text_mix"):
+            text = D.lm_examples(human_deltas(config) * int(config["text_mix"]), tok,
+                                 config["max_length"])
+            ex = D.Examples(ex.input_ids + text.input_ids, ex.labels + text.labels,
+                            ex.images + text.images, ex.image_bytes)
     else:
         from vdgray.data.cirr import load_cirr
 
@@ -80,6 +85,39 @@ def stage_examples(config: dict, model, processor):
     pil = [decode_image(b) for b in ex.image_bytes]
     px = processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
     return ex, px
+
+
+def human_deltas(config: dict) -> list[str]:
+    """The human delta texts of the configured CIRR split (align's `text_mix`)."""
+    from vdgray import storage
+    from vdgray.data.cirr import load_cirr
+
+    root = config.get("cirr") or storage.join(config["world"], "cirr")
+    return [q.caption for q in load_cirr(root, config["split"]).queries]
+
+
+def reading_probe(config: dict, model, processor):
+    """(align examples, features) of held-out world images for `caption_word_accuracy`, or
+    None (not the align stage, or not a synthetic world)."""
+    from vdgray import storage
+    from vdgray.data.cirr import load_cirr
+    from vdgray.models.encoders import decode_image
+    from vdgray.models.vdg.stages import vision_features
+    from vdgray.train import vdg_data as D
+    from vdgray.train.vdg_probe import heldout_captions
+
+    if config["stage"] != "align" or not config.get("world"):
+        return None
+    held = heldout_captions(config["world"])
+    if not held or not held[0]:
+        return None
+    names, captions = held
+    split = load_cirr(config.get("cirr") or storage.join(config["world"], "cirr"), "val")
+    ex = D.align_examples([b""] * len(names), captions, processor.tokenizer,
+                          int(model.config.image_seq_length), config["max_length"])
+    pil = [decode_image(split.read_image(n)) for n in names]
+    px = processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
+    return ex, vision_features(model, px)
 
 
 def _batches(n: int, epoch: int, config: dict, rank: int, world: int) -> list[list[int]]:
@@ -102,6 +140,7 @@ def train_loop(config: dict) -> None:
         vision_features,
     )
     from vdgray.train.vdg_data import collate
+    from vdgray.train.vdg_probe import caption_word_accuracy, word_categories
 
     torch.set_num_threads(int(config["torch_threads"]))
     torch.manual_seed(config["seed"])
@@ -114,7 +153,10 @@ def train_loop(config: dict) -> None:
     feats = vision_features(model, pixels) if pixels is not None else None
     pad = processor.tokenizer.pad_token_id
 
-    module = ray.train.torch.prepare_model(VdgForward(model))
+    probe = reading_probe(config, model, processor)
+    categories = word_categories(processor.tokenizer) if probe else {}
+    forward = VdgForward(model)
+    module = ray.train.torch.prepare_model(forward)
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config["lr"], weight_decay=config["weight_decay"])
     accum = config["grad_accum"]
@@ -185,10 +227,13 @@ def train_loop(config: dict) -> None:
                       "first_loss": first_loss, "start_step": start_step})
         mean = float(np.mean(losses)) if losses else float("nan")
         history.append(mean)
+        reads = (caption_word_accuracy(forward, probe[0], probe[1].to(device), categories, pad)
+                 if probe else {})
         if rank == 0:
+            read = "".join(f" {k} {v:.2f}" for k, v in reads.items())
             print(f"train-vdg[{config['stage']}]: epoch {epoch + 1}/{config['epochs']} "
-                  f"step {step}/{total} loss {mean:.4f} lr {sched.get_last_lr()[0]:.2e} "
+                  f"step {step}/{total} loss {mean:.4f}{read} lr {sched.get_last_lr()[0]:.2e} "
                   f"{time.time() - t0:.1f}s", flush=True)
         save({"epoch": epoch + 1, "step": step, "loss": mean, "first_loss": first_loss,
               "first_epoch_loss": history[0], "start_step": start_step,
-              "examples": len(examples), "total_steps": total})
+              "examples": len(examples), "total_steps": total, **reads})

@@ -3,7 +3,8 @@
 The vision tower is any encoder `load_encoder` knows (a trained world CLIP dir, `tiny-clip`,
 an s3:// dir). The LM is a local HF causal-LM dir (its tokenizer gains `<image>`), or, with
 `lm: null`, a small Llama from random weights over a word-level tokenizer of the world's
-texts — train it with `vdgray train-vdg --stage lm` before `align`.
+texts — train it with `vdgray train-vdg --stage align` and `unfreeze_lm`, `text_mix` (it
+learns language and images together; a text-only `--stage lm` first leaves it blind).
 """
 
 from __future__ import annotations

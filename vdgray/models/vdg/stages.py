@@ -96,11 +96,19 @@ class VdgForward(nn.Module):
         self.model = model
         self.image_token_id = int(model.config.image_token_id)
 
-    def forward(self, input_ids, attention_mask, labels, image_features=None):
+    def embed(self, input_ids, image_features=None):
+        """Token embeddings with every image slot holding its projected image feature."""
         embeds = self.model.get_input_embeddings()(input_ids)
         if image_features is not None and image_features.numel():
             proj = self.model.model.multi_modal_projector(image_features.to(embeds.dtype))
             mask = (input_ids == self.image_token_id).unsqueeze(-1)
             embeds = embeds.masked_scatter(mask.to(embeds.device), proj.reshape(-1, proj.shape[-1]))
-        return self.model(inputs_embeds=embeds, attention_mask=attention_mask,
-                          labels=labels).loss
+        return embeds
+
+    def forward(self, input_ids, attention_mask, labels, image_features=None):
+        return self.model(inputs_embeds=self.embed(input_ids, image_features),
+                          attention_mask=attention_mask, labels=labels).loss
+
+    def logits(self, input_ids, attention_mask, image_features=None):
+        return self.model(inputs_embeds=self.embed(input_ids, image_features),
+                          attention_mask=attention_mask).logits
