@@ -70,6 +70,9 @@ def test_configs_reject_conflicts():
     with pytest.raises(ConfigError, match="lora.r"):
         load_config(TrainVdgConfig, None, ["stage=instruct", "model=/m", "output=/o",
                                            "cirr=/c", "lora.r=0"])
+    with pytest.raises(ConfigError, match="text_mix: only stage align"):
+        load_config(TrainVdgConfig, None, ["stage=instruct", "model=/m", "output=/o",
+                                           "cirr=/c", "text_mix=1"])
     with pytest.raises(ConfigError, match="world"):
         load_config(AssembleConfig, None, ["vision=tiny-clip", "output=/o"])
     with pytest.raises(ConfigError, match="split"):
