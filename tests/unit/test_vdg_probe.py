@@ -20,11 +20,11 @@ def tiny():
 
 
 class _Oracle(torch.nn.Module):
-    """Logits that put all mass on the next token of `examples` (shifted by `shift` ids)."""
+    """Logits that put all mass on the next input token (shifted by `shift` ids)."""
 
-    def __init__(self, model, examples, vocab: int, shift: int = 0):
+    def __init__(self, model, vocab: int, shift: int = 0):
         super().__init__()
-        self.model, self.examples, self.vocab, self.shift = model, examples, vocab, shift
+        self.model, self.vocab, self.shift = model, vocab, shift
 
     def logits(self, input_ids, attention_mask, image_features=None):
         out = torch.zeros(*input_ids.shape, self.vocab)
@@ -44,25 +44,27 @@ def test_categories_cover_the_world_vocabulary(tiny):
     assert tok.convert_tokens_to_ids("the") not in cats
 
 
-def test_accuracy_is_one_for_an_oracle_and_zero_when_every_word_is_wrong(tiny):
+def _probe_inputs(tiny, make=torch.zeros):
+    """(model, tokenizer, align examples of CAPTIONS, features of their two images)."""
     model, proc = tiny
     tok, n = proc.tokenizer, model.config.image_seq_length
     ex = align_examples([b"", b""], CAPTIONS, tok, n, 256)
-    feats = torch.zeros(2, n, model.config.vision_config.hidden_size)
+    return model, tok, ex, make(2, n, model.config.vision_config.hidden_size)
+
+
+def test_accuracy_is_one_for_an_oracle_and_zero_when_every_word_is_wrong(tiny):
+    model, tok, ex, feats = _probe_inputs(tiny)
     cats = word_categories(tok)
-    right = caption_word_accuracy(_Oracle(model, ex, len(tok)), ex, feats, cats, tok.pad_token_id)
+    right = caption_word_accuracy(_Oracle(model, len(tok)), ex, feats, cats, tok.pad_token_id)
     assert right == {"read_shape": 1.0, "read_colour": 1.0, "read_size": 1.0,
                      "read_background": 1.0}
-    wrong = caption_word_accuracy(_Oracle(model, ex, len(tok), shift=1), ex, feats, cats,
+    wrong = caption_word_accuracy(_Oracle(model, len(tok), shift=1), ex, feats, cats,
                                   tok.pad_token_id)
     assert set(wrong.values()) == {0.0}
 
 
 def test_real_forward_gives_accuracies_in_range_and_keeps_training_mode(tiny):
-    model, proc = tiny
-    tok, n = proc.tokenizer, model.config.image_seq_length
-    ex = align_examples([b"", b""], CAPTIONS, tok, n, 256)
-    feats = torch.randn(2, n, model.config.vision_config.hidden_size)
+    model, tok, ex, feats = _probe_inputs(tiny, make=torch.randn)
     fwd = VdgForward(model)
     model.train()
     acc = caption_word_accuracy(fwd, ex, feats, word_categories(tok), tok.pad_token_id)

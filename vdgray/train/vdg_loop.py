@@ -48,7 +48,6 @@ def stage_model(config: dict):
 
 def stage_examples(config: dict, model, processor):
     """(Examples, pixel values of their image table) for the configured stage."""
-    from vdgray import storage
     from vdgray.train import vdg_data as D
 
     tok = processor.tokenizer
@@ -74,8 +73,7 @@ def stage_examples(config: dict, model, processor):
     else:
         from vdgray.data.cirr import load_cirr
 
-        root = config.get("cirr") or storage.join(config["world"], "cirr")
-        split = load_cirr(root, config["split"])
+        split = load_cirr(cirr_root(config), config["split"])
         qs = split.queries[:limit] if limit else split.queries
         ex = D.instruct_examples([q.reference for q in qs], [q.target for q in qs],
                                  [q.caption for q in qs], split.read_image, tok, n_img,
@@ -87,19 +85,23 @@ def stage_examples(config: dict, model, processor):
     return ex, px
 
 
+def cirr_root(config: dict) -> str:
+    """The human triplets' CIRR root: `cirr`, else the world's cirr/."""
+    from vdgray import storage
+
+    return config.get("cirr") or storage.join(config["world"], "cirr")
+
+
 def human_deltas(config: dict) -> list[str]:
     """The human delta texts of the configured CIRR split (align's `text_mix`)."""
-    from vdgray import storage
     from vdgray.data.cirr import load_cirr
 
-    root = config.get("cirr") or storage.join(config["world"], "cirr")
-    return [q.caption for q in load_cirr(root, config["split"]).queries]
+    return [q.caption for q in load_cirr(cirr_root(config), config["split"]).queries]
 
 
 def reading_probe(config: dict, model, processor):
     """(align examples, features) of held-out world images for `caption_word_accuracy`, or
     None (not the align stage, or not a synthetic world)."""
-    from vdgray import storage
     from vdgray.data.cirr import load_cirr
     from vdgray.models.encoders import decode_image
     from vdgray.models.vdg.stages import vision_features
@@ -112,7 +114,7 @@ def reading_probe(config: dict, model, processor):
     if not held or not held[0]:
         return None
     names, captions = held
-    split = load_cirr(config.get("cirr") or storage.join(config["world"], "cirr"), "val")
+    split = load_cirr(cirr_root(config), "val")
     ex = D.align_examples([b""] * len(names), captions, processor.tokenizer,
                           int(model.config.image_seq_length), config["max_length"])
     pil = [decode_image(split.read_image(n)) for n in names]
@@ -154,6 +156,8 @@ def train_loop(config: dict) -> None:
     pad = processor.tokenizer.pad_token_id
 
     probe = reading_probe(config, model, processor)
+    if probe:
+        probe = (probe[0], probe[1].to(device))
     categories = word_categories(processor.tokenizer) if probe else {}
     forward = VdgForward(model)
     module = ray.train.torch.prepare_model(forward)
@@ -227,7 +231,7 @@ def train_loop(config: dict) -> None:
                       "first_loss": first_loss, "start_step": start_step})
         mean = float(np.mean(losses)) if losses else float("nan")
         history.append(mean)
-        reads = (caption_word_accuracy(forward, probe[0], probe[1].to(device), categories, pad)
+        reads = (caption_word_accuracy(forward, *probe, categories, pad)
                  if probe else {})
         if rank == 0:
             read = "".join(f" {k} {v:.2f}" for k, v in reads.items())
