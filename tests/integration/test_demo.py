@@ -29,6 +29,9 @@ def test_tiny_demo_runs_every_stage_then_resumes(tmp_path):
     assert pairs["counts"]["pairs"] > 0 and pairs["counts"]["groups"] > 0
     align = json.loads((out / "vdg" / "align" / "_manifest.json").read_text())
     assert {"read_shape", "read_background"} <= set(align["metrics"])  # the reading probe ran
+    vdg_eval = json.loads((out / "vdg" / "eval" / "results.json").read_text())
+    assert set(vdg_eval["controls"]) == {"reference_twice", "swapped"}  # the image controls ran
+    assert "exact_match" in vdg_eval["image_gain"]  # scored against the world's true changes
     export = json.loads((out / "vdg" / "export" / "_manifest.json").read_text())
     assert export["stage"] == "vdg-model"
     triplets = json.loads((out / "triplets" / "_manifest.json").read_text())

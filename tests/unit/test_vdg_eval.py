@@ -40,7 +40,66 @@ def test_eval_writes_results_predictions_chart(tiny_model_dir, tmp_path):
     assert storage.read_bytes(f"{out}/delta_quality.png")[:4] == b"\x89PNG"
     assert manifest.read_manifest(out, "vdg-eval")["counts"]["queries"] == n
     table = format_table(res)
-    assert "BLEU-4" in table and "ROUGE-L" in table
+    assert "BLEU-4" in table and "ROUGE-L" in table and "image gain" in table
+    # the image controls: scored on the same human text, recomputable from their columns
+    for name in ("reference_twice", "swapped"):
+        c_texts = preds.column(f"text_{name}").to_pylist()
+        assert res["controls"][name]["bleu4"] == pytest.approx(corpus_bleu(c_texts, human))
+        assert res["controls"][name]["rouge_l"] == pytest.approx(mean_rouge_l(c_texts, human))
+    best = max(c["rouge_l"] for c in res["controls"].values())
+    assert res["image_gain"]["rouge_l"] == pytest.approx(res["rouge_l"] - best)
+
+
+def test_controls_put_the_right_images_in_each_slot(tiny_model_dir, tmp_path, monkeypatch):
+    from vdgray.data.cirr import load_cirr
+    from vdgray.eval import vdg
+    from vdgray.models.vdg import generate
+
+    seen: list[tuple[bytes, bytes]] = []
+
+    class Recorder:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __call__(self, batch):
+            seen.extend(zip(batch["reference_image"], batch["target_image"], strict=True))
+            return {**batch, "text": ["make it red"] * len(batch["reference_image"])}
+
+    monkeypatch.setattr(generate, "DeltaGenerator", Recorder)
+    res = vdg.run(vdg.EvalVdgConfig(model=tiny_model_dir, cirr=CIRR, output=str(tmp_path / "e"),
+                                    limit=2))
+    split = load_cirr(CIRR, "val")
+    q = split.queries[:2]
+    ref, tgt = [split.read_image(x.reference) for x in q], [split.read_image(x.target) for x in q]
+    pairs = [(ref, tgt), (ref, ref), (tgt, ref)]  # true pair, reference_twice, swapped
+    assert seen == [p for a, b in pairs for p in zip(a, b, strict=True)]
+    # the same text for every input: no control can score lower, the gain is zero
+    assert all(v == pytest.approx(0.0) for v in res["image_gain"].values())
+
+
+def test_controls_can_be_turned_off(tiny_model_dir, tmp_path):
+    from vdgray.eval.vdg import EvalVdgConfig, format_table, run
+
+    res = run(EvalVdgConfig(model=tiny_model_dir, cirr=CIRR, output=str(tmp_path / "e"),
+                            max_new_tokens=2, do_sample=False, limit=2, controls=False))
+    cols = storage.read_parquet([str(tmp_path / "e" / "predictions.parquet")]).column_names
+    assert "controls" not in res and "image_gain" not in res
+    assert not any(c.startswith("text_") for c in cols)
+    assert "image gain" not in format_table(res)
+
+
+def test_image_gain_is_the_true_score_minus_the_best_control():
+    from vdgray.eval.vdg_controls import format_controls, image_gain
+
+    true = {"bleu4": 0.5, "rouge_l": 0.6, "delta": {"exact_match": 0.4}}
+    controls = {"reference_twice": {"bleu4": 0.1, "rouge_l": 0.3, "exact_match": 0.0},
+                "swapped": {"bleu4": 0.2, "rouge_l": 0.2, "exact_match": 0.1}}
+    gain = image_gain(true, controls)
+    assert gain == pytest.approx({"bleu4": 0.3, "rouge_l": 0.3, "exact_match": 0.3})
+    rows = format_controls({**true, "controls": controls, "image_gain": gain})
+    assert rows[1].split() == ["images", "BLEU-4", "ROUGE-L", "exact"]
+    assert rows[2].split() == ["true", "pair", "0.5000", "0.6000", "0.4000"]
+    assert rows[-1].split() == ["image", "gain", "0.3000", "0.3000", "0.3000"]
 
 
 def test_greedy_eval_is_deterministic(tiny_model_dir, tmp_path):

@@ -4,8 +4,10 @@ Generates a delta for each (reference, target) query of a CIRR split and scores 
 human text (corpus BLEU-4, mean ROUGE-L). On a synthetic world (`truth/` present) it also
 parses every generated delta against the reference scene and reports the fraction whose
 changes equal the true changes exactly (overall and for 1 vs 2 true changes) and per-attribute
-precision/recall. Writes results.json, predictions.parquet, a bar chart and a "vdg-eval"
-manifest; prints a table.
+precision/recall. With `controls` (the default) it scores the same queries again with the
+images replaced (`vdg_controls`), which shows whether the deltas depend on the images at all.
+Writes results.json, predictions.parquet, a bar chart and a "vdg-eval" manifest; prints a
+table.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import Field, model_validator
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import DataFormatError
+from vdgray.eval.vdg_controls import CONTROLS, control_pairs, format_controls, headline, image_gain
 from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
 from vdgray.stage_options import build_config, config_options
 
@@ -42,7 +45,8 @@ class EvalVdgConfig(StageConfig):
     max_new_tokens: int = Field(MAX_NEW_TOKENS, ge=1, description="Max new tokens (paper 32).")
     seed: int = Field(0, ge=0, description="Sampling seed.")
     torch_threads: int | None = Field(None, ge=1, description="torch CPU threads.")
-
+    controls: bool = Field(True, description="Also score (reference, reference) and (target, "
+                           "reference) inputs: a VDG that reads its images scores far lower.")
 
     @model_validator(mode="after")
     def _check(self):
@@ -93,10 +97,12 @@ def format_table(results: dict) -> str:
             p = "-" if s["precision"] is None else f"{s['precision']:.3f}"
             r = "-" if s["recall"] is None else f"{s['recall']:.3f}"
             lines.append(f"{a:<14}{p:>12}{r:>12}")
+    lines += format_controls(results)
     return "\n".join(lines)
 
 
 def _chart(results: dict) -> bytes:
+    """Bars of every score; with controls, grouped by the images the VDG was shown."""
     import io
 
     import matplotlib
@@ -112,10 +118,18 @@ def _chart(results: dict) -> bytes:
         for n, v in d["exact_match_by_changes"].items():
             labels.append(f"exact@{n}")
             values.append(v)
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.bar(labels, values, color="tab:blue")
+    series = [("true pair", values)]
+    for name, c in results.get("controls", {}).items():
+        series.append((name, [c[k] for k in ("bleu4", "rouge_l", "exact_match") if k in c]))
+    fig, ax = plt.subplots(figsize=(6, 3))
+    width = 0.8 / len(series)
+    for i, (name, vals) in enumerate(series):
+        ax.bar([x + i * width for x in range(len(vals))], vals, width, label=name)
+    ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(labels))], labels)
     ax.set_ylim(0, 1)
     ax.set_title("VDG delta quality")
+    if len(series) > 1:
+        ax.legend(fontsize="small")
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png")
@@ -123,14 +137,38 @@ def _chart(results: dict) -> bytes:
     return buf.getvalue()
 
 
+def _generate(gen, split, references: list[str], targets: list[str], batch_size: int,
+              label: str) -> list[str]:
+    """One delta per (reference, target) image-name pair, with a progress line per batch."""
+    texts: list[str] = []
+    for i in range(0, len(references), batch_size):
+        out = gen({"reference_image": [split.read_image(n) for n in references[i:i + batch_size]],
+                   "target_image": [split.read_image(n) for n in targets[i:i + batch_size]]})
+        texts += out["text"]
+        click.echo(f"eval-vdg{label}: {len(texts)}/{len(references)} generated", err=True)
+    return texts
+
+
+def _score(texts: list[str], queries, truth) -> tuple[dict, list]:
+    """BLEU-4/ROUGE-L against the human text; exact match etc. with truth; the parsed sets."""
+    from vdgray.data.synthetic.language import parse_delta
+    from vdgray.eval.text_metrics import corpus_bleu, mean_rouge_l
+    from vdgray.eval.vdg_metrics import delta_scores
+
+    human = [q.caption for q in queries]
+    scores: dict = {"bleu4": corpus_bleu(texts, human), "rouge_l": mean_rouge_l(texts, human)}
+    if truth is None:
+        return scores, []
+    pred = [parse_delta(t, truth[q.pairid][1]) for q, t in zip(queries, texts, strict=True)]
+    scores["delta"] = delta_scores(pred, [truth[q.pairid][0] for q in queries])
+    return scores, pred
+
+
 def run(cfg: EvalVdgConfig) -> dict:
     """Generate, score, write outputs; returns the results dict."""
     import torch
 
     from vdgray.data.cirr import load_cirr
-    from vdgray.data.synthetic.language import parse_delta
-    from vdgray.eval.text_metrics import corpus_bleu, mean_rouge_l
-    from vdgray.eval.vdg_metrics import delta_scores
     from vdgray.models.vdg.generate import DeltaGenerator
 
     t0 = time.time()
@@ -139,36 +177,30 @@ def run(cfg: EvalVdgConfig) -> dict:
     root = cfg.cirr or storage.join(cfg.world, "cirr")
     split = load_cirr(root, cfg.split)
     queries = split.queries[:cfg.limit] if cfg.limit else split.queries
+    truth = _truth(cfg.world, cfg.split) if cfg.world else None
     gen = DeltaGenerator(cfg.model, do_sample=cfg.do_sample, temperature=cfg.temperature,
                          top_k=cfg.top_k, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
-    texts: list[str] = []
-    for i in range(0, len(queries), cfg.batch_size):
-        qs = queries[i:i + cfg.batch_size]
-        out = gen({"reference_image": [split.read_image(q.reference) for q in qs],
-                   "target_image": [split.read_image(q.target) for q in qs]})
-        texts += out["text"]
-        click.echo(f"eval-vdg: {len(texts)}/{len(queries)} generated", err=True)
-    human = [q.caption for q in queries]
-    results: dict = {"queries": len(queries), "bleu4": corpus_bleu(texts, human),
-                     "rouge_l": mean_rouge_l(texts, human), "model": cfg.model,
-                     "split": cfg.split}
-    truth = _truth(cfg.world, cfg.split) if cfg.world else None
-    parsed = [""] * len(queries)
-    if truth is not None:
-        pred, true = [], []
-        for q, t in zip(queries, texts, strict=True):
-            changes, scene = truth[q.pairid]
-            p = parse_delta(t, scene)
-            pred.append(p)
-            true.append(changes)
-        results["delta"] = delta_scores(pred, true)
-        parsed = [json.dumps(sorted([list(c) for c in p], key=str)) for p in pred]
+    texts = _generate(gen, split, [q.reference for q in queries], [q.target for q in queries],
+                      cfg.batch_size, "")
+    scores, pred = _score(texts, queries, truth)
+    results: dict = {"queries": len(queries), **scores, "model": cfg.model, "split": cfg.split}
+    columns = {"pairid": [q.pairid for q in queries],
+               "reference_id": [q.reference for q in queries],
+               "target_id": [q.target for q in queries], "text": texts,
+               "human": [q.caption for q in queries],
+               "parsed": [json.dumps(sorted([list(c) for c in p], key=str)) for p in pred]
+               if truth is not None else [""] * len(queries)}
+    if cfg.controls:
+        results["controls"] = {}
+        for name in CONTROLS:
+            c_texts = _generate(gen, split, *control_pairs(queries, name), cfg.batch_size,
+                                f"[{name}]")
+            results["controls"][name] = headline(_score(c_texts, queries, truth)[0])
+            columns[f"text_{name}"] = c_texts
+        results["image_gain"] = image_gain(results, results["controls"])
     storage.ensure_bucket(cfg.output)
     storage.write_json(storage.join(cfg.output, "results.json"), results)
-    storage.write_parquet(storage.join(cfg.output, "predictions.parquet"), pa.table({
-        "pairid": [q.pairid for q in queries], "reference_id": [q.reference for q in queries],
-        "target_id": [q.target for q in queries], "text": texts, "human": human,
-        "parsed": parsed}))
+    storage.write_parquet(storage.join(cfg.output, "predictions.parquet"), pa.table(columns))
     storage.write_bytes(storage.join(cfg.output, "delta_quality.png"), _chart(results))
     wall = time.time() - t0
     manifest.write_manifest(cfg.output, stage=EVAL_STAGE, config=resolved(cfg),
