@@ -78,5 +78,8 @@ def test_instruct_resumes_after_interruption_and_learns(tiny_world):
     assert s["start_step"] == 4  # the epoch-1 checkpoint, not from scratch
     assert s["step"] == 24
     assert s["loss"] < s["first_epoch_loss"]
+    # the held-out loss ran on the world's val pairs, with the target shown and hidden
+    assert s["val_loss"] > 0 and s["val_loss_reference_twice"] > 0
+    assert s["val_image_gain"] == pytest.approx(s["val_loss_reference_twice"] - s["val_loss"])
     assert (root / "m-instruct" / ADAPTER_DIR / "adapter_config.json").is_file()
     assert manifest.read_manifest(out, "vdg-model")["adapter"] is True

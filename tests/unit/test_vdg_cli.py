@@ -73,6 +73,9 @@ def test_configs_reject_conflicts():
     with pytest.raises(ConfigError, match="text_mix: only stage align"):
         load_config(TrainVdgConfig, None, ["stage=instruct", "model=/m", "output=/o",
                                            "cirr=/c", "text_mix=1"])
+    with pytest.raises(ConfigError, match="val_split: 'val' is the training split"):
+        load_config(TrainVdgConfig, None, ["stage=instruct", "model=/m", "output=/o",
+                                           "cirr=/c", "split=val"])
     with pytest.raises(ConfigError, match="world"):
         load_config(AssembleConfig, None, ["vision=tiny-clip", "output=/o"])
     with pytest.raises(ConfigError, match="split"):

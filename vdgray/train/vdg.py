@@ -15,7 +15,9 @@
 One `TorchTrainer` runs `vdg_loop.train_loop` with DDP over `num_workers`; checkpoints go to
 `RunConfig(storage_path)` (local or s3://), `FailureConfig(max_failures)` restarts from the
 latest one, and a re-run with the same `name` resumes from it. The final model goes to
-`output` as a HF LLaVA dir (+ `adapter/` for instruct) with a "vdg-model" manifest.
+`output` as a HF LLaVA dir (+ `adapter/` for instruct) with a "vdg-model" manifest. Each
+epoch line carries a check that the loss alone cannot give: align's reading probe
+(`vdg_probe`) and instruct's held-out loss with the target shown and hidden (`vdg_heldout`).
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ class TrainVdgConfig(TrainRunConfig):
     world: Uri | None = Field(None, description="Synthetic world URI (lm, align; default cirr root).")
     cirr: Uri | None = Field(None, description="CIRR root for instruct (default <world>/cirr).")
     split: str = Field("train", description="CIRR split of the human triplets (instruct).")
+    val_split: str | None = Field("val", description="instruct: CIRR split whose pairs give a "
+                                  "held-out loss every epoch, with the true target and with it "
+                                  "hidden (null: skip).")
+    val_limit: int | None = Field(300, ge=1, description="instruct: held-out pairs used (null: all).")
     epochs: int = Field(3, ge=1, description="Passes over the stage's data.")
     batch_size: int = Field(16, ge=1, description="Examples per worker per micro-batch.")
     grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
@@ -98,6 +104,9 @@ class TrainVdgConfig(TrainRunConfig):
             raise ValueError(f"text_mix: only stage align mixes text in, not {self.stage}")
         if self.stage == "instruct" and not (self.world or self.cirr):
             raise ValueError("cirr: stage instruct needs cirr (or world)")
+        if self.val_split and self.val_split == self.split:
+            raise ValueError(f"val_split: {self.val_split!r} is the training split; a held-out "
+                             "loss needs another (or none)")
         if self.output == self.model:
             raise ValueError("output: must differ from model")
         return self
@@ -142,6 +151,13 @@ def run(cfg: TrainVdgConfig) -> dict:
         return {"output": cfg.output, "skipped": True, **doc.get("metrics", {})}
     if not storage.exists(storage.join(cfg.model, "config.json")):
         raise StorageError(f"{cfg.model}: not a model directory (no config.json)")
+    if cfg.stage == "instruct" and cfg.val_split:
+        from vdgray.data.cirr import captions_uri
+
+        held = captions_uri(cfg.cirr or storage.join(cfg.world, "cirr"), cfg.val_split)
+        if not storage.exists(held):
+            raise ConfigError(f"val_split: {held} does not exist (set val_split: null to train "
+                              "without a held-out loss)")
     storage.ensure_bucket(cfg.output)
     storage.ensure_bucket(cfg.run_storage())
     ensure_ray(cfg.ray)

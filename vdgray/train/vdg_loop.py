@@ -142,6 +142,7 @@ def train_loop(config: dict) -> None:
         vision_features,
     )
     from vdgray.train.vdg_data import collate
+    from vdgray.train.vdg_heldout import heldout_metrics, heldout_pairs
     from vdgray.train.vdg_probe import caption_word_accuracy, word_categories
 
     torch.set_num_threads(int(config["torch_threads"]))
@@ -159,6 +160,9 @@ def train_loop(config: dict) -> None:
     if probe:
         probe = (probe[0], probe[1].to(device))
     categories = word_categories(processor.tokenizer) if probe else {}
+    heldout = heldout_pairs(config, model, processor)
+    if heldout:
+        heldout = (heldout[0], heldout[1].to(device))
     forward = VdgForward(model)
     module = ray.train.torch.prepare_model(forward)
     params = [p for p in module.parameters() if p.requires_grad]
@@ -233,8 +237,11 @@ def train_loop(config: dict) -> None:
         history.append(mean)
         reads = (caption_word_accuracy(forward, *probe, categories, pad)
                  if probe else {})
+        if heldout:
+            reads.update(heldout_metrics(forward, heldout, pad))
         if rank == 0:
-            read = "".join(f" {k} {v:.2f}" for k, v in reads.items())
+            read = "".join(f" {k} {v:.2f}" if k.startswith("read_") else f" {k} {v:.4f}"
+                           for k, v in reads.items())
             print(f"train-vdg[{config['stage']}]: epoch {epoch + 1}/{config['epochs']} "
                   f"step {step}/{total} loss {mean:.4f}{read} lr {sched.get_last_lr()[0]:.2e} "
                   f"{time.time() - t0:.1f}s", flush=True)
