@@ -22,11 +22,12 @@ from pydantic import Field, model_validator
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import DataFormatError
-from vdgray.eval.vdg_controls import CONTROLS, control_pairs, format_controls, headline, image_gain
+from vdgray.eval.vdg_controls import CONTROLS, format_controls, headline, image_gain
 from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
 from vdgray.stage_options import build_config, config_options
 
 EVAL_STAGE = "vdg-eval"
+TRUE_PAIR = "true pair"
 
 
 class EvalVdgConfig(StageConfig):
@@ -137,15 +138,20 @@ def _chart(results: dict) -> bytes:
     return buf.getvalue()
 
 
-def _generate(gen, split, references: list[str], targets: list[str], batch_size: int,
-              label: str) -> list[str]:
-    """One delta per (reference, target) image-name pair, with a progress line per batch."""
-    texts: list[str] = []
-    for i in range(0, len(references), batch_size):
-        out = gen({"reference_image": [split.read_image(n) for n in references[i:i + batch_size]],
-                   "target_image": [split.read_image(n) for n in targets[i:i + batch_size]]})
-        texts += out["text"]
-        click.echo(f"eval-vdg{label}: {len(texts)}/{len(references)} generated", err=True)
+def _generate(gen, split, queries, batch_size: int,
+              inputs: dict[str, tuple[str, str]]) -> dict[str, list[str]]:
+    """One delta per query for each named input (which query images fill the reference and
+    target slots). Each batch's images are read once and shared by every input."""
+    texts: dict[str, list[str]] = {name: [] for name in inputs}
+    for i in range(0, len(queries), batch_size):
+        qs = queries[i:i + batch_size]
+        images = {"reference": [split.read_image(q.reference) for q in qs],
+                  "target": [split.read_image(q.target) for q in qs]}
+        for name, (first, second) in inputs.items():
+            out = gen({"reference_image": images[first], "target_image": images[second]})
+            texts[name] += out["text"]
+        click.echo(f"eval-vdg: {i + len(qs)}/{len(queries)} pairs generated "
+                   f"({len(inputs)} image inputs each)", err=True)
     return texts
 
 
@@ -180,8 +186,9 @@ def run(cfg: EvalVdgConfig) -> dict:
     truth = _truth(cfg.world, cfg.split) if cfg.world else None
     gen = DeltaGenerator(cfg.model, do_sample=cfg.do_sample, temperature=cfg.temperature,
                          top_k=cfg.top_k, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
-    texts = _generate(gen, split, [q.reference for q in queries], [q.target for q in queries],
-                      cfg.batch_size, "")
+    inputs = {TRUE_PAIR: ("reference", "target"), **(CONTROLS if cfg.controls else {})}
+    generated = _generate(gen, split, queries, cfg.batch_size, inputs)
+    texts = generated.pop(TRUE_PAIR)
     scores, pred = _score(texts, queries, truth)
     results: dict = {"queries": len(queries), **scores, "model": cfg.model, "split": cfg.split}
     columns = {"pairid": [q.pairid for q in queries],
@@ -191,12 +198,9 @@ def run(cfg: EvalVdgConfig) -> dict:
                "parsed": [json.dumps(sorted([list(c) for c in p], key=str)) for p in pred]
                if truth is not None else [""] * len(queries)}
     if cfg.controls:
-        results["controls"] = {}
-        for name in CONTROLS:
-            c_texts = _generate(gen, split, *control_pairs(queries, name), cfg.batch_size,
-                                f"[{name}]")
-            results["controls"][name] = headline(_score(c_texts, queries, truth)[0])
-            columns[f"text_{name}"] = c_texts
+        results["controls"] = {name: headline(_score(c_texts, queries, truth)[0])
+                               for name, c_texts in generated.items()}
+        columns |= {f"text_{name}": c_texts for name, c_texts in generated.items()}
         results["image_gain"] = image_gain(results, results["controls"])
     storage.ensure_bucket(cfg.output)
     storage.write_json(storage.join(cfg.output, "results.json"), results)

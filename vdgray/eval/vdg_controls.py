@@ -22,12 +22,6 @@ CONTROLS: dict[str, tuple[str, str]] = {
 HEADLINE = ("bleu4", "rouge_l", "exact_match")
 
 
-def control_pairs(queries, name: str) -> tuple[list[str], list[str]]:
-    """The (reference slot, target slot) image names of every query under control `name`."""
-    first, second = CONTROLS[name]
-    return [getattr(q, first) for q in queries], [getattr(q, second) for q in queries]
-
-
 def headline(scores: dict) -> dict:
     """BLEU-4, ROUGE-L and (synthetic world) exact match of one score dict."""
     out = {"bleu4": scores["bleu4"], "rouge_l": scores["rouge_l"]}

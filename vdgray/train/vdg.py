@@ -153,8 +153,9 @@ def run(cfg: TrainVdgConfig) -> dict:
         raise StorageError(f"{cfg.model}: not a model directory (no config.json)")
     if cfg.stage == "instruct" and cfg.val_split:
         from vdgray.data.cirr import captions_uri
+        from vdgray.train.vdg_loop import cirr_root
 
-        held = captions_uri(cfg.cirr or storage.join(cfg.world, "cirr"), cfg.val_split)
+        held = captions_uri(cirr_root({"cirr": cfg.cirr, "world": cfg.world}), cfg.val_split)
         if not storage.exists(held):
             raise ConfigError(f"val_split: {held} does not exist (set val_split: null to train "
                               "without a held-out loss)")

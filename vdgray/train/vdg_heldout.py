@@ -22,24 +22,16 @@ from vdgray.train.vdg_data import IGNORE, Examples, collate
 def heldout_pairs(config: dict, model, processor):
     """(instruct examples, vision features) of up to `val_limit` pairs of `val_split`, or None
     (not the instruct stage, or `val_split` unset)."""
-    from vdgray.data.cirr import load_cirr
-    from vdgray.models.encoders import decode_image
     from vdgray.models.vdg.stages import vision_features
-    from vdgray.train.vdg_data import instruct_examples
-    from vdgray.train.vdg_loop import cirr_root
+    from vdgray.train.vdg_loop import pixel_values, split_examples
 
     if config["stage"] != "instruct" or not config.get("val_split"):
         return None
-    split = load_cirr(cirr_root(config), config["val_split"])
-    qs = split.queries[:config.get("val_limit") or len(split.queries)]
-    if not qs:
+    ex = split_examples(config, config["val_split"], config.get("val_limit"),
+                        processor.tokenizer, int(model.config.image_seq_length))
+    if not len(ex):
         return None
-    ex = instruct_examples([q.reference for q in qs], [q.target for q in qs],
-                           [q.caption for q in qs], split.read_image, processor.tokenizer,
-                           int(model.config.image_seq_length), config["max_length"])
-    pil = [decode_image(b) for b in ex.image_bytes]
-    px = processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
-    return ex, vision_features(model, px)
+    return ex, vision_features(model, pixel_values(processor, ex.image_bytes))
 
 
 def reference_twice(examples: Examples) -> Examples:

@@ -71,18 +71,28 @@ def stage_examples(config: dict, model, processor):
             ex = D.Examples(ex.input_ids + text.input_ids, ex.labels + text.labels,
                             ex.images + text.images, ex.image_bytes)
     else:
-        from vdgray.data.cirr import load_cirr
+        ex = split_examples(config, config["split"], limit, tok, n_img)
+    return ex, pixel_values(processor, ex.image_bytes)
 
-        split = load_cirr(cirr_root(config), config["split"])
-        qs = split.queries[:limit] if limit else split.queries
-        ex = D.instruct_examples([q.reference for q in qs], [q.target for q in qs],
-                                 [q.caption for q in qs], split.read_image, tok, n_img,
-                                 config["max_length"])
+
+def split_examples(config: dict, split_name: str, limit: int | None, tokenizer, n_img: int):
+    """Instruct examples of the first `limit` pairs (all when None) of a CIRR split."""
+    from vdgray.data.cirr import load_cirr
+    from vdgray.train import vdg_data as D
+
+    split = load_cirr(cirr_root(config), split_name)
+    qs = split.queries[:limit] if limit else split.queries
+    return D.instruct_examples([q.reference for q in qs], [q.target for q in qs],
+                               [q.caption for q in qs], split.read_image, tokenizer, n_img,
+                               config["max_length"])
+
+
+def pixel_values(processor, images: list[bytes]) -> torch.Tensor:
+    """The processor's pixel values of encoded images, in order."""
     from vdgray.models.encoders import decode_image
 
-    pil = [decode_image(b) for b in ex.image_bytes]
-    px = processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
-    return ex, px
+    pil = [decode_image(b) for b in images]
+    return processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
 
 
 def cirr_root(config: dict) -> str:
@@ -103,7 +113,6 @@ def reading_probe(config: dict, model, processor):
     """(align examples, features) of held-out world images for `caption_word_accuracy`, or
     None (not the align stage, or not a synthetic world)."""
     from vdgray.data.cirr import load_cirr
-    from vdgray.models.encoders import decode_image
     from vdgray.models.vdg.stages import vision_features
     from vdgray.train import vdg_data as D
     from vdgray.train.vdg_probe import heldout_captions
@@ -117,9 +126,7 @@ def reading_probe(config: dict, model, processor):
     split = load_cirr(cirr_root(config), "val")
     ex = D.align_examples([b""] * len(names), captions, processor.tokenizer,
                           int(model.config.image_seq_length), config["max_length"])
-    pil = [decode_image(split.read_image(n)) for n in names]
-    px = processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
-    return ex, vision_features(model, px)
+    return ex, vision_features(model, pixel_values(processor, [split.read_image(n) for n in names]))
 
 
 def _batches(n: int, epoch: int, config: dict, rank: int, world: int) -> list[list[int]]:
