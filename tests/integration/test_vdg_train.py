@@ -83,3 +83,29 @@ def test_instruct_resumes_after_interruption_and_learns(tiny_world):
     assert s["val_image_gain"] == pytest.approx(s["val_loss_reference_twice"] - s["val_loss"])
     assert (root / "m-instruct" / ADAPTER_DIR / "adapter_config.json").is_file()
     assert manifest.read_manifest(out, "vdg-model")["adapter"] is True
+
+
+def test_text_oracle_experiment_learns_and_writes_its_evaluations(tiny_world, tmp_path):
+    """experiments/vdg_text_oracle.py, run as a user runs it, on the tiny world."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, world, _ = tiny_world
+    script = Path(__file__).resolve().parents[2] / "experiments" / "vdg_text_oracle.py"
+    out = tmp_path / "oracle.json"
+    subprocess.run([sys.executable, str(script), "--world", world, "--epochs", "8",
+                    "--eval-every", "4", "--batch-size", "2", "--hidden", "32", "--layers", "1",
+                    "--heads", "2", "--pretrain", "32", "--out", str(out)], check=True,
+                   timeout=600)
+    res = json.loads(out.read_text())
+    assert (res["n_train"], res["n_val"], res["pretrain"]) == (8, 4, 32)
+    evals = res["evaluations"]
+    # pretraining: 32 texts / batch 2 = 16 steps, scored at its end; human: epochs 4 and 8
+    assert [(e["phase"], e["step"]) for e in evals] == [("pretrain", 16), ("human", 16),
+                                                        ("human", 32)]
+    assert evals[-1]["loss"] < evals[1]["loss"]
+    for e in evals:
+        assert 0.0 <= e["exact_match"] <= 1.0 and 0.0 <= e["unparsed"] <= 1.0
+        assert e["samples"] and all(set(s) == {"generated", "human"} for s in e["samples"])

@@ -124,3 +124,23 @@ def test_single_object_deltas_parse_without_a_scene():
                 assert parsed == {Change(None, UNPARSED, text)}  # relative needs the scene
             else:
                 assert parsed == change_key([c]), text
+
+
+def test_text_oracle_pretraining_texts_say_their_changes():
+    """The oracle experiment's pretraining deltas parse back to the change between its captions."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "experiments" / "vdg_text_oracle.py"
+    spec = importlib.util.spec_from_file_location("vdg_text_oracle", path)
+    oracle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(oracle)
+    texts = oracle.pretrain_texts(200, 0.3, 0.3)
+    assert texts == oracle.pretrain_texts(200, 0.3, 0.3)  # seeded
+    rng = np.random.default_rng(oracle.PRETRAIN_SEED)
+    for ref_caption, tgt_caption, delta in texts:
+        ref = sample_scene(rng, 0.3)
+        tgt, changes = perturb(ref, rng, 2 if rng.random() < 0.3 else 1)
+        delta_text(changes, ref, rng)  # keep the generator in step with pretrain_texts
+        assert (caption(ref), caption(tgt)) == (ref_caption, tgt_caption)
+        assert parse_delta(delta, ref) == change_key(changes)
