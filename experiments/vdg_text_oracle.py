@@ -154,7 +154,6 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the evaluations as JSON here")
     a = ap.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
     images, queries = truth_rows(a.world)
     train = [q for q in queries if q["split"] == "train"][: a.n_train]
