@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from vdgray.data.synthetic.attributes import Scene, perturb, sample_scene
 from vdgray.data.synthetic.language import caption, change_key, delta_text, parse_delta
 from vdgray.eval.vdg_metrics import delta_scores
 from vdgray.models.vdg.build import llama_config, world_tokenizer
-from vdgray.train.vdg_data import world_texts
+from vdgray.train.vdg_data import IGNORE, Examples, collate, world_texts
 
 PRETRAIN_SEED = 987654  # fresh scenes, never a world's gallery or CIRR scene (those use 0..)
 
@@ -65,18 +64,12 @@ class Oracle:
         prompt = self.ids(ref_caption) + [self.sep] + self.ids(tgt_caption) + [self.sep]
         return prompt, self.ids(delta) + [self.eos]
 
-    def batch(self, examples):
-        length = max(len(p) + len(r) for p, r in examples)
-        x = torch.full((len(examples), length), self.tok.pad_token_id, dtype=torch.long)
-        y, mask = torch.full_like(x, -100), torch.zeros_like(x)
-        for i, (p, r) in enumerate(examples):
-            s = p + r
-            x[i, :len(s)] = torch.tensor(s)
-            y[i, len(p):len(s)] = torch.tensor(r)
-            mask[i, :len(s)] = 1
-        return x, y, mask
+    def examples(self, pairs: list[tuple[list, list]]) -> Examples:
+        """(prompt ids, response ids) pairs as training examples, the prompt masked."""
+        return Examples([p + r for p, r in pairs], [[IGNORE] * len(p) + r for p, r in pairs],
+                        [[] for _ in pairs], [])
 
-    def fit(self, examples, epochs: int, lr: float, batch_size: int, label: str,
+    def fit(self, examples: Examples, epochs: int, lr: float, batch_size: int, label: str,
             on_step=None) -> list[float]:
         """AdamW + one-cycle over `epochs` passes; loss on the response tokens only."""
         steps_per = len(examples) // batch_size
@@ -89,9 +82,10 @@ class Oracle:
             order = np.random.default_rng(epoch).permutation(len(examples))
             bar = tqdm(range(steps_per), desc=f"{label} {epoch + 1}/{epochs}", leave=False)
             for k in bar:
-                x, y, mask = self.batch([examples[i] for i in
-                                         order[k * batch_size:(k + 1) * batch_size]])
-                loss = self.model(input_ids=x, attention_mask=mask, labels=y).loss
+                b = collate(examples, order[k * batch_size:(k + 1) * batch_size].tolist(),
+                            self.tok.pad_token_id)
+                loss = self.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
+                                  labels=b["labels"]).loss
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -115,15 +109,22 @@ class Oracle:
         return out
 
 
-def pretrain_texts(n: int, two_object_prob: float, two_change_prob: float):
-    """n (reference caption, target caption, delta) from fresh scenes of the world's generator."""
+def pretrain_scenes(n: int, two_object_prob: float, two_change_prob: float):
+    """n (reference scene, target scene, true changes, delta) from fresh scenes of the world's
+    generator."""
     rng = np.random.default_rng(PRETRAIN_SEED)
     out = []
     for _ in range(n):
         ref = sample_scene(rng, two_object_prob)
         tgt, changes = perturb(ref, rng, 2 if rng.random() < two_change_prob else 1)
-        out.append((caption(ref), caption(tgt), delta_text(changes, ref, rng)))
+        out.append((ref, tgt, changes, delta_text(changes, ref, rng)))
     return out
+
+
+def pretrain_texts(n: int, two_object_prob: float, two_change_prob: float):
+    """n (reference caption, target caption, delta): the pretraining texts."""
+    return [(caption(ref), caption(tgt), delta)
+            for ref, tgt, _, delta in pretrain_scenes(n, two_object_prob, two_change_prob)]
 
 
 def evaluate(oracle: Oracle, images: dict, val: list[dict]) -> dict:
@@ -175,7 +176,7 @@ def main(argv=None) -> dict:
 
     if a.pretrain:
         texts = pretrain_texts(a.pretrain, 0.3, 0.3)
-        pre = [oracle.example(*t) for t in texts]
+        pre = oracle.examples([oracle.example(*t) for t in texts])
         every = 1500
 
         def on_pre(epoch, step, losses):
@@ -183,8 +184,9 @@ def main(argv=None) -> dict:
                 record("pretrain", step, losses)
         oracle.fit(pre, 1, a.lr, a.batch_size, "pretrain", on_pre)
 
-    examples = [oracle.example(images[q["reference"]]["caption"],
-                               images[q["target"]]["caption"], q["caption"]) for q in train]
+    examples = oracle.examples([oracle.example(images[q["reference"]]["caption"],
+                                               images[q["target"]]["caption"], q["caption"])
+                                for q in train])
     per = len(examples) // a.batch_size
 
     def on_human(epoch, step, losses):
@@ -201,4 +203,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    main()
