@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from vdgray.console import VERBOSE_ENV, set_verbose
 from vdgray.errors import VdgrayError
 
 # name -> ("module:attribute" of a click.Command, one-line help). Only commands that work.
@@ -36,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("vdgray.stages.index:command",
               "Embed a gallery with a trained retriever and write a FAISS index for serving."),
     "serve": ("vdgray.serve.cli:command",
-              "Serve the retriever over HTTP (Ray Serve: FastAPI ingress, batched model)."),
+              "Serve the retriever over HTTP (Ray Serve: FastAPI routes on the batched model)."),
     "compare-eval": ("vdgray.eval.cir_compare:command",
                      "Side-by-side table and bar chart of several eval outputs."),
     "cir-claim": ("vdgray.eval.claim:command",
@@ -69,9 +70,14 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vdgray")
-def cli():
+@click.option("--verbose", "-v", is_flag=True,
+              help=f"Also print Ray's and the model libraries' own logs (same as {VERBOSE_ENV}=1); "
+                   "otherwise they go to Ray's log directory.")
+def cli(verbose):
     """vdgray: make composed-image-retrieval training data with a Visual Delta Generator,
     then train and serve the retriever, on Ray."""
+    if verbose:
+        set_verbose(True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -235,4 +235,5 @@ def run_pipeline(cfg: PipelineConfig, only: list[str] | None = None) -> dict[str
 
 def _short(summary: dict) -> str:
     counts = summary.get("counts", summary)
-    return " ".join(f"{k}={v}" for k, v in counts.items() if isinstance(v, (int, float, str)))
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in counts.items() if isinstance(v, (int, float, str)))

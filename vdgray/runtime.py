@@ -28,14 +28,18 @@ def ensure_ray(cfg: RayConfig | None = None) -> None:
     """Connect to the configured cluster, or start a local Ray, unless Ray is already up."""
     import ray
 
+    from vdgray.console import quiet_libraries, ray_init_kwargs
+
     if ray.is_initialized():
         return
     cfg = cfg or RayConfig()
     address = cfg.address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict = {"log_to_driver": True, "include_dashboard": False}
+    quiet_libraries()
+    kwargs: dict = ray_init_kwargs()
     if address:
-        ray.init(address=address, **{k: v for k, v in kwargs.items() if k != "include_dashboard"})
+        ray.init(address=address, **kwargs)
         return
+    kwargs["include_dashboard"] = False
     if cfg.num_cpus is not None:
         kwargs["num_cpus"] = cfg.num_cpus
     if cfg.num_gpus is not None:

@@ -1,6 +1,7 @@
 """`vdgray demo --size tiny` end to end, as a user runs it, then again: every stage skipped."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,12 +43,33 @@ def test_tiny_demo_runs_every_stage_then_resumes(tmp_path):
     assert "gap (semi − sup)" in first.stdout
     assert json.loads((out / "index" / "_manifest.json").read_text())["counts"]["vectors"] == 54
     assert "serve-check: target in top-10 for" in first.stdout
+    _assert_speaks_in_its_own_voice(first.stdout + first.stderr)
 
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     stages = yaml.safe_load((ROOT / "vdgray" / "configs" / "demo-tiny.yaml").read_text())["stages"]
     # every stage but serve-check, which always runs
     assert second.stdout.count("already finished") == len(stages) - 1
+
+
+# Ray's log formats: "2026-12-01 14:12:02,255\tINFO worker.py:2038 -- ..." (driver),
+# "INFO 2026-12-01 14:26:59,857 serve 12581 -- ..." (Serve), "(TrainController pid=1) ..."
+RAY_LOG_LINE = re.compile(r"\t(INFO|WARNING) \S+\.py:\d+ -- |^(INFO|WARNING) \d{4}-\d\d-\d\d "
+                          r"|^(\x1b\[\d+m)?\((\w+(\(.*\))?)* ?pid=\d+")
+
+
+def _assert_speaks_in_its_own_voice(output: str) -> None:
+    """Stage lines, epoch lines and results, once each; no Ray INFO/WARNING or worker lines."""
+    lines = output.splitlines()
+    assert len(lines) <= 150, f"{len(lines)} lines:\n" + "\n".join(lines)
+    ray_lines = [ln for ln in lines if RAY_LOG_LINE.search(ln)]
+    assert ray_lines == [], "\n".join(ray_lines)
+    epochs = [ln for ln in lines if re.match(r"train-[a-z\[\]-]+: epoch \d+/\d+ ", ln)]
+    assert epochs, "no epoch line reached the terminal"
+    doubled = [a for a, b in zip(lines, lines[1:], strict=False) if a == b and a in epochs]
+    assert doubled == [], doubled  # Ray Train's print patch printed every epoch line twice
+    for stage in ("synth", "train-encoder", "generate", "serve-check"):
+        assert any(re.match(rf"\[\d+/\d+\] {stage}: done in ", ln) for ln in lines), stage
 
 
 def test_demo_to_a_missing_bucket_is_one_line(s3_server):

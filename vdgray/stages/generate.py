@@ -212,22 +212,33 @@ def _check_cpus(cfg: GenerateConfig, resuming: bool) -> None:
 
     Only for a local cluster: a cluster joined by address may autoscale past its current size.
     """
-    import os
-
-    import ray
-
+    from vdgray.plan_fit import fixed_cluster
     from vdgray.stages.generate_resources import check_fit, cpu_plan
 
-    if cfg.ray.address or os.environ.get("RAY_ADDRESS"):
+    cluster = fixed_cluster(cfg.ray)
+    if cluster is None:
         return
     plan = cpu_plan(join_concurrency=cfg.join_concurrency, join_num_cpus=cfg.join_num_cpus,
                     num_cpus_per_actor=cfg.num_cpus_per_actor, vllm=cfg.backend == "vllm",
                     resuming=resuming)
-    check_fit(plan, float(ray.cluster_resources().get("CPU", 0.0)), cfg.output)
+    check_fit(plan, float(cluster.get("CPU", 0.0)), cfg.output)
 
 
 def _pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[str]):
-    """The lazy Ray Dataset from pairs to kept triplet rows."""
+    """The lazy Ray Dataset from pairs to kept triplet rows.
+
+    Ray 2.60 deprecates `max_restarts`/`max_task_retries` as `**ray_remote_args` of
+    `map_batches` but has no named parameter for them yet. The bound stays (an actor that
+    dies on every batch must fail the job, not restart forever as Ray Data's default does),
+    so that one deprecation warning is silenced here, and only here."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`ray_remote_args` is deprecated")
+        return _build_pipeline(cfg, units, generator, gallery_files)
+
+
+def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[str]):
     from ray.data import ActorPoolStrategy
 
     from vdgray.stages.generate_backends import TransformersGenerator

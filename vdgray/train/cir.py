@@ -110,7 +110,7 @@ def run(cfg: TrainCirConfig) -> dict:
     ensure_ray(cfg.ray)
     threads = torch_threads(cfg.torch_threads, cfg.num_workers)
     result = fit(train_loop, cfg.loop_config(threads), num_workers=cfg.num_workers,
-                 use_gpu=cfg.use_gpu, run=cfg.run_config(), what=f"train-cir on {cfg.human.root}")
+                 use_gpu=cfg.use_gpu, run=cfg.run_config(), ray_cfg=cfg.ray, what=f"train-cir on {cfg.human.root}")
     metrics = numeric_metrics(result)
     files = _publish(result.checkpoint, cfg.output)
     wall = time.time() - t0

@@ -20,6 +20,7 @@ import time
 import numpy as np
 import torch
 
+from vdgray.console import say
 from vdgray.models.losses import gather, joint_loss, tdm_loss
 from vdgray.train.cir_data import (
     ImageTable,
@@ -135,7 +136,7 @@ def train_loop(config: dict) -> None:
             sched.load_state_dict(state["scheduler"])
             start_epoch = state["epoch"] + 1
         if rank == 0:
-            print(f"train-cir: resuming after epoch {start_epoch}", flush=True)
+            say(config.get("progress"), f"train-cir: resuming after epoch {start_epoch}")
 
     for epoch in range(start_epoch, config["epochs"]):
         t0 = time.time()
@@ -163,9 +164,9 @@ def train_loop(config: dict) -> None:
         if not math.isfinite(metrics["loss"]):
             raise FloatingPointError(f"loss is {metrics['loss']} at epoch {epoch + 1}")
         if rank == 0:
-            print(f"train-cir: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.4f} "
+            say(config.get("progress"), f"train-cir: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.4f} "
                   f"({len(losses)} steps of {batch}+{pseudo_batch} x {world} workers) "
-                  f"{metrics['epoch_s']:.1f}s", flush=True)
+                  f"{metrics['epoch_s']:.1f}s")
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None
             if rank == 0:

@@ -91,7 +91,7 @@ def run(cfg: TrainEncoderConfig) -> dict:
                 "world_config": (_world_config(cfg.world)
                                  if cfg.rendered_pairs or cfg.scene_loss else {})}
     result = fit(train_loop, loop_cfg, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                 run=cfg.run_config(), what=f"train-encoder on {cfg.world}")
+                 run=cfg.run_config(), ray_cfg=cfg.ray, what=f"train-encoder on {cfg.world}")
     metrics = numeric_metrics(result)
     files = _publish(result.checkpoint, cfg.output)
     wall = time.time() - t0

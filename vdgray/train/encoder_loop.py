@@ -17,6 +17,7 @@ import time
 import numpy as np
 import torch
 
+from vdgray.console import say
 from vdgray.train.encoder_data import load_pairs, recall_at_k, split_holdout
 from vdgray.train.encoder_render import (
     pretrain_renderer,
@@ -139,7 +140,7 @@ def train_loop(config: dict) -> None:
             sched.load_state_dict(state["scheduler"])
             start_epoch = resumed_from = state["epoch"] + 1
         if rank == 0:
-            print(f"train-encoder: resuming after epoch {start_epoch}")
+            say(config.get("progress"), f"train-encoder: resuming after epoch {start_epoch}")
 
     for epoch in range(start_epoch, config["epochs"]):
         t0 = time.time()
@@ -192,7 +193,7 @@ def train_loop(config: dict) -> None:
             raise FloatingPointError(f"loss is {metrics['loss']} at epoch {epoch + 1}")
         if rank == 0:
             scene_txt = f" scene {metrics['scene_loss']:.3f}" if scene_losses else ""
-            print(f"train-encoder: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.3f}"
+            say(config.get("progress"), f"train-encoder: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.3f}"
                   f"{scene_txt} "
                   f"held-out R@1 {rec['R@1']:.3f} R@5 {rec['R@5']:.3f} "
                   f"(chance {rec['chance_R@1']:.3f}/{rec['chance_R@5']:.3f}) zero-shot "
@@ -200,7 +201,7 @@ def train_loop(config: dict) -> None:
                              if k.startswith("zs_"))
                   + (" head " + " ".join(f"{k[5:]} {v:.2f}" for k, v in zs.items()
                                           if k.startswith("head_")) if head is not None else "")
-                  + f" {metrics['epoch_s']:.1f}s", flush=True)
+                  + f" {metrics['epoch_s']:.1f}s")
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None
             if rank == 0:

@@ -80,22 +80,33 @@ def torch_threads(requested: int | None, num_workers: int) -> int:
     return requested or max(1, cpus // num_workers)
 
 
-def fit(loop, loop_config: dict, *, num_workers: int, use_gpu: bool, run, what: str):
-    """Run a `TorchTrainer` to the end; return its result, which must carry a checkpoint."""
+def fit(loop, loop_config: dict, *, num_workers: int, use_gpu: bool, run, what: str,
+        ray_cfg: RayConfig | None = None):
+    """Run a `TorchTrainer` to the end; return its result, which must carry a checkpoint.
+
+    The worker group must fit a local Ray (else it would wait forever); the loop's epoch
+    lines reach the terminal through `loop_config["progress"]`."""
     from ray.train import ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    trainer = TorchTrainer(
-        loop, train_loop_config=loop_config,
-        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
-                                     resources_per_worker=None if use_gpu else {"CPU": 1}),
-        run_config=run,
-    )
-    try:
-        result = trainer.fit()
-    except Exception as e:  # TrainingFailedError wraps the worker's exception
-        raise VdgrayError(f"{what}: training failed ({root_cause(e)}); re-run with "
-                          f"name={run.name} to resume from its last checkpoint") from None
+    from vdgray.console import progress_channel
+    from vdgray.plan_fit import Plan, check_on_ray
+
+    workers = {f"{num_workers} Ray Train worker(s)": float(num_workers)}
+    check_on_ray(Plan(actors={} if use_gpu else workers, gpus=workers if use_gpu else {}),
+                 ray_cfg, what, "num_workers")
+    with progress_channel() as progress:
+        trainer = TorchTrainer(
+            loop, train_loop_config={**loop_config, "progress": progress},
+            scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
+                                         resources_per_worker=None if use_gpu else {"CPU": 1}),
+            run_config=run,
+        )
+        try:
+            result = trainer.fit()
+        except Exception as e:  # TrainingFailedError wraps the worker's exception
+            raise VdgrayError(f"{what}: training failed ({root_cause(e)}); re-run with "
+                              f"name={run.name} to resume from its last checkpoint") from None
     if result.checkpoint is None:
         raise VdgrayError(f"{what}: run {run.name} produced no checkpoint")
     return result

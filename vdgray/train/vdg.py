@@ -165,7 +165,7 @@ def run(cfg: TrainVdgConfig) -> dict:
     loop_cfg = {**cfg.model_dump(mode="json", exclude={"ray"}),
                 "torch_threads": torch_threads(cfg.torch_threads, cfg.num_workers)}
     result = fit(train_loop, loop_cfg, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                 run=cfg.run_config(), what=f"train-vdg {cfg.stage} from {cfg.model}")
+                 run=cfg.run_config(), ray_cfg=cfg.ray, what=f"train-vdg {cfg.stage} from {cfg.model}")
     metrics = numeric_metrics(result)
     with result.checkpoint.as_directory() as d, tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp, "model")

@@ -17,6 +17,8 @@ import time
 import numpy as np
 import torch
 
+from vdgray.console import say
+
 TRAINABLE, TRAIN_STATE = "trainable.pt", "train_state.pt"
 
 
@@ -192,7 +194,7 @@ def train_loop(config: dict) -> None:
         step, resumed = int(state["step"]), True
         history, first_loss = list(state.get("history", [])), state.get("first_loss")
         if rank == 0:
-            print(f"train-vdg[{config['stage']}]: resuming from step {step}", flush=True)
+            say(config.get("progress"), f"train-vdg[{config['stage']}]: resuming from step {step}")
     start_step = step
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if config["bf16"] and device.type == "cuda" else torch.autocast("cpu", enabled=False))
@@ -249,9 +251,9 @@ def train_loop(config: dict) -> None:
         if rank == 0:
             read = "".join(f" {k} {v:.2f}" if k.startswith("read_") else f" {k} {v:.4f}"
                            for k, v in reads.items())
-            print(f"train-vdg[{config['stage']}]: epoch {epoch + 1}/{config['epochs']} "
+            say(config.get("progress"), f"train-vdg[{config['stage']}]: epoch {epoch + 1}/{config['epochs']} "
                   f"step {step}/{total} loss {mean:.4f}{read} lr {sched.get_last_lr()[0]:.2e} "
-                  f"{time.time() - t0:.1f}s", flush=True)
+                  f"{time.time() - t0:.1f}s")
         save({"epoch": epoch + 1, "step": step, "loss": mean, "first_loss": first_loss,
               "first_epoch_loss": history[0], "start_step": start_step,
               "examples": len(examples), "total_steps": total, **reads})

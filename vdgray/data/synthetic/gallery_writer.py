@@ -87,7 +87,7 @@ def write_gallery(gallery_uri: str, captions_uri: str, n_rows: int, shard_rows: 
     ds = ray.data.from_items(items, override_num_blocks=min(shards, 1000)).map_batches(
         GalleryShardWriter,
         batch_size=1,
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1,
         runtime_env={"env_vars": storage_env()} if storage_env() else None,
         fn_constructor_kwargs={"gallery_uri": gallery_uri, "captions_uri": captions_uri,
