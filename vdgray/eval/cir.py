@@ -91,7 +91,8 @@ def _gallery(cfg: EvalConfig, table: pa.Table, what: str):
     key = {"format": cfg.data.format, "root": cfg.data.root, "split": cfg.data.split,
            "what": what, "images": table.num_rows}
     return gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
-                              cfg.concurrency, cfg.num_cpus_per_actor, cfg.use_gpu)
+                              cfg.concurrency, cfg.num_cpus_per_actor, cfg.use_gpu,
+                              ray_cfg=cfg.ray, what=cfg.output)
 
 
 def _eval_cirr(cfg: EvalConfig, model) -> tuple[dict | None, pa.Table, dict]:

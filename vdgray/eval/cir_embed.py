@@ -58,11 +58,18 @@ def cache_key(model: str, data: dict) -> str:
 
 def gallery_embeddings(model: str, images: pa.Table, cache_uri: str, key_data: dict,
                        batch_size: int = 64, concurrency: int = 1, num_cpus: float = 1.0,
-                       use_gpu: bool = False) -> tuple[dict[str, np.ndarray], bool]:
-    """name -> embedding for every row of `images` (image_id, uri); (result, from_cache)."""
+                       use_gpu: bool = False, *, ray_cfg=None,
+                       what: str = "gallery embeddings") -> tuple[dict[str, np.ndarray], bool]:
+    """name -> embedding for every row of `images` (image_id, uri); (result, from_cache).
+
+    A plan that the local Ray cannot schedule fails first, naming `what` (the output)."""
+    from vdgray.plan_fit import check_on_ray, encoder_pool_plan
+
     key = cache_key(model, key_data)
     where = storage.join(cache_uri, key)
     if not manifest.is_complete(where, "embeddings"):
+        check_on_ray(encoder_pool_plan(concurrency, num_cpus, use_gpu, {}), ray_cfg, what,
+                     "concurrency or num_cpus_per_actor")
         _embed(model, images, where, key, key_data, batch_size, concurrency, num_cpus, use_gpu)
         hit = False
     else:

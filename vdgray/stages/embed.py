@@ -107,10 +107,14 @@ def build_pipeline(cfg: EmbedConfig, src, failures_uri: str | None):
     import ray
 
     from vdgray.data.gallery import Decoder, read_gallery
+    from vdgray.plan_fit import check_on_ray, encoder_pool_plan
 
     processor, image_size, dim, name = _processor_of(cfg.model)
     ensure_ray(cfg.ray)
     gpu = _wants_gpu(cfg.use_gpu)
+    check_on_ray(encoder_pool_plan(cfg.concurrency, cfg.num_cpus_per_actor, gpu,
+                                   {"read/decode": cfg.decode_num_cpus}),
+                 cfg.ray, cfg.output, "concurrency or num_cpus_per_actor")
     threads = cfg.torch_threads or max(1, round(cfg.num_cpus_per_actor))
     ds = read_gallery(cfg.gallery, src, num_cpus=cfg.decode_num_cpus)
     # Small blocks keep the stream moving: Ray may read a whole small gallery as one block,

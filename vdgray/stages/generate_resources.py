@@ -7,14 +7,15 @@ loader adds a `CheckpointFilter` actor pool (1 CPU per actor, no setting to lowe
 actors) that a first run does not have, so settings that ran fine hang on the re-run after a
 kill (the last log line is the loader's "Loading checkpoint from ...", which reads like a hang
 in the S3 listing; the listing itself finishes). `run` pins that pool to one actor and calls
-`check_fit` first, so a plan that cannot be scheduled fails at once with the keys to change.
+`check_fit` first (`vdgray.plan_fit`'s check, with this pipeline's parts), so a plan that
+cannot be scheduled fails at once with the keys to change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vdgray.errors import ConfigError
+from vdgray.plan_fit import require
 
 CHECKPOINT_FILTER_CPUS = 1.0  # Ray Data's default for an actor pool without num_cpus
 CHECKPOINT_FILTER_ACTORS = 1  # run() pins the pool to this many actors
@@ -48,12 +49,9 @@ def cpu_plan(*, join_concurrency: int, join_num_cpus: float, num_cpus_per_actor:
 
 def check_fit(plan: CpuPlan, cluster_cpus: float, output: str) -> None:
     """Raise ConfigError when the plan cannot be scheduled on `cluster_cpus` CPUs."""
-    if plan.total <= cluster_cpus + 1e-9:
-        return
     extra = (f" + {plan.checkpoint_filter:g} for Ray Data's checkpoint filter actor on resume"
              if plan.checkpoint_filter else "")
-    raise ConfigError(
-        f"{output}: the pipeline needs at least {plan.total:g} CPUs but Ray has {cluster_cpus:g} "
-        f"(lookup {plan.lookup:g} + generator {plan.generator:g} + filter {plan.delta_filter:g} + "
-        f"read/write {plan.tasks:g}{extra}); it would wait forever: lower num_cpus_per_actor or "
-        "join_num_cpus, or give Ray more CPUs (ray.num_cpus)")
+    require(output, plan.total, cluster_cpus,
+            f"lookup {plan.lookup:g} + generator {plan.generator:g} + filter "
+            f"{plan.delta_filter:g} + read/write {plan.tasks:g}{extra}",
+            "num_cpus_per_actor or join_num_cpus")

@@ -119,7 +119,8 @@ def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
            "images": table.num_rows}
     storage.ensure_bucket(cfg.cache_uri())
     emb, hit = gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
-                                  cfg.concurrency, cfg.num_cpus_per_actor, cfg.embed_gpu)
+                                  cfg.concurrency, cfg.num_cpus_per_actor, cfg.embed_gpu,
+                                  ray_cfg=cfg.ray, what=cfg.output)
     names = split.gallery_names
     vectors = np.stack([emb[n] for n in names]).astype(np.float32)
     return names, vectors, {"cache_hit": hit, "failed": 0}
@@ -129,10 +130,14 @@ def _embed_gallery(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
     import ray
 
     from vdgray.data.gallery import gallery_rows, read_gallery, resolve_gallery
+    from vdgray.plan_fit import check_on_ray, encoder_pool_plan
 
     src = resolve_gallery(cfg.gallery)
     total = gallery_rows(src)
     where = storage.join(cfg.output, EMBEDDINGS_DIR)
+    check_on_ray(encoder_pool_plan(cfg.concurrency, cfg.num_cpus_per_actor, cfg.embed_gpu,
+                                   {"read": 0.25}),
+                 cfg.ray, cfg.output, "concurrency or num_cpus_per_actor")
     storage.delete_prefix(where)
     ds = read_gallery(cfg.gallery, src, num_cpus=0.25)
     ds = ds.repartition(target_num_rows_per_block=4 * cfg.batch_size)
