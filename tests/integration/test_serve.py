@@ -7,10 +7,13 @@ gets its 4xx with a JSON error naming the field, and good requests keep working 
 from __future__ import annotations
 
 import base64
+import io
+import json
 import socket
 
 import httpx
 import pytest
+from PIL import Image
 
 from vdgray import storage
 from vdgray.data.cirr import load_cirr
@@ -51,7 +54,7 @@ def served(tmp_path_factory, ray_session):
                              output=str(root / "eval"), batch_size=8))
     rankings = storage.read_parquet(str(root / "eval" / "rankings.parquet")).to_pylist()
     cfg = ServeConfig(model_uri=model, index_uri=index, port=_free_port(), num_cpus=0.5,
-                      ingress_num_cpus=0.1, max_replicas=1, max_image_bytes=MAX_IMAGE_BYTES,
+                      max_replicas=1, max_image_bytes=MAX_IMAGE_BYTES,
                       max_text_chars=200, max_k=20, max_batch_queries=4,
                       batch_wait_timeout_s=0.05)
     url = start(cfg)
@@ -122,6 +125,9 @@ def _bad_requests(split) -> list[tuple[str, str, dict | None, bytes | None, int,
     big = base64.b64encode((png * (MAX_IMAGE_BYTES // len(png) + 2))[:MAX_IMAGE_BYTES + 1000]).decode()
     huge = base64.b64encode(png * (4 * MAX_IMAGE_BYTES // len(png))).decode()
     garbage = base64.b64encode(b"this is not an image at all").decode()
+    buf = io.BytesIO()  # 12,000 x 12,000 = 144 megapixels in ~18 KB of PNG
+    Image.new("1", (12_000, 12_000)).save(buf, "PNG")
+    many_pixels = base64.b64encode(buf.getvalue()).decode()
     good = {"image_id": ref, "text": "make it blue"}
     return [
         ("malformed json", "/search", None, b'{"image_id": "x", "text": ', 400, "body"),
@@ -147,6 +153,16 @@ def _bad_requests(split) -> list[tuple[str, str, dict | None, bytes | None, int,
          400, "queries.1.k"),
         ("unknown id in batch", "/search/batch",
          {"queries": [good, {"image_id": "nope", "text": "x"}]}, None, 404, "queries.1.image_id"),
+        ("NUL and lone surrogate in text", "/search", None,  # JSON escapes: \u0000\ud800
+         json.dumps({**good, "text": "\u0000\ud800 make it red"}).encode(), 400, "text"),
+        ("control character in text", "/search", {**good, "text": "make it\x1b red"}, None,
+         400, "text"),
+        ("body nested 30,000 deep", "/search", None, b"[" * 30_000 + b"]" * 30_000, 400,
+         "body"),
+        ("body nested past the limit", "/search", {**good, "k": [[[[[[[[[[1]]]]]]]]]]}, None,
+         400, "body"),
+        ("144-megapixel image", "/search", {"image": many_pixels, "text": "x"}, None, 413,
+         "image"),
     ]
 
 
@@ -161,6 +177,26 @@ def test_every_bad_input_gets_its_4xx_and_good_requests_keep_working(served):
         assert field in err["error"], f"{name}: {err}"
         ok = _post(url, "/search", good)
         assert ok.status_code == 200 and len(ok.json()["results"]) == 3, name
+
+
+def test_under_mixed_load_good_requests_all_succeed_and_nothing_is_a_5xx(served):
+    """400 requests from 16 threads, one in four bad: every good one 200, no 5xx at all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, split = served["url"], served["split"]
+    bad = _bad_requests(split)
+    good = {"image_id": split.queries[0].reference, "text": split.queries[0].caption, "k": 3}
+
+    def one(i):
+        if i % 4 == 3:
+            _, path, body, raw, status, _ = bad[(i // 4) % len(bad)]
+            return status, _post(url, path, body, raw).status_code
+        return 200, _post(url, "/search", good).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(one, range(400)))
+    assert [g for g in got if g[1] >= 500] == []
+    assert all(code == want for want, code in got), [g for g in got if g[0] != g[1]][:5]
 
 
 def test_new_index_rolls_out_without_dropping_requests(served, tmp_path):

@@ -370,7 +370,7 @@ def check_serve_config(config: dict, *, gpus: bool) -> None:
     assert app["import_path"] == SERVE_IMPORT_PATH
     assert {"index_uri", "model_uri"} <= set(app["args"])
     deployments = {d["name"]: d for d in app["deployments"]}
-    assert set(deployments) == {"Ingress", "Retriever"}
+    assert set(deployments) == {"Retriever"}  # one deployment: routes on the model replica
     for dep in deployments.values():
         auto = dep["autoscaling_config"]
         assert 1 <= auto["min_replicas"] <= auto["max_replicas"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import io
 
 import pytest
+from PIL import Image
 from pydantic import ValidationError
 
 from vdgray.errors import ConfigError
@@ -14,6 +16,8 @@ from vdgray.serve.schemas import (
     Query,
     QueryError,
     SearchRequest,
+    image_problem,
+    text_problem,
     validate_query,
 )
 
@@ -24,6 +28,12 @@ def cfg(tmp_path):
                        max_image_bytes=100, max_text_chars=20, max_k=5, default_k=3)
 
 
+def _png(width: int, height: int, mode: str = "RGB") -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, (width, height)).save(buf, "PNG")
+    return buf.getvalue()
+
+
 def _check(cfg, where="", **body):
     return validate_query(SearchRequest(**body), cfg, where)
 
@@ -31,7 +41,7 @@ def _check(cfg, where="", **body):
 def test_good_requests_become_queries(cfg):
     q = _check(cfg, image_id="img1", text="make it red")
     assert q == Query(text="make it red", k=3, image_id="img1")
-    img = b"\x89PNG fake bytes"
+    img = _png(4, 3)
     q = _check(cfg, image=base64.b64encode(img).decode(), text="bigger", k=5,
                exclude_reference=False)
     assert q.image == img and q.k == 5 and q.image_id is None and not q.exclude_reference
@@ -49,6 +59,9 @@ def test_good_requests_become_queries(cfg):
     ({"image": base64.b64encode(b"x" * 101).decode(), "text": "x"}, 413, "image"),
     ({"image": base64.b64encode(b"x" * 1000).decode(), "text": "x"}, 413, "image"),
     ({"image": "", "text": "x"}, 400, "image"),
+    ({"image": base64.b64encode(b"\x89PNG fake").decode(), "text": "x"}, 400, "image"),
+    ({"image_id": "a", "text": "\u0000\ud800 make it red"}, 400, "text"),
+    ({"image_id": "a", "text": "make it\x07 red"}, 400, "text"),
 ])
 def test_bad_requests_name_the_field(cfg, body, status, field):
     err = _check(cfg, "queries.2.", **body)
@@ -90,3 +103,24 @@ def test_application_builder_takes_string_args_and_names_bad_ones(tmp_path):
         app({"index_uri": "s3://bucket/index"})
     with pytest.raises(ConfigError, match="max_kk"):
         app({"model_uri": "m", "index_uri": "i", "max_kk": 3})
+
+
+def test_text_must_be_valid_unicode_without_control_characters():
+    assert text_problem("make it red\tand\nbigger") is None
+    assert text_problem("\u00e9t\u00e9 \u2192 hiver") is None
+    assert text_problem("\ud800 make it red") == "not valid Unicode (lone surrogate at character 0)"
+    assert text_problem("make\u0000 it") == "control character U+0000 at character 4"
+    assert text_problem("x\x9b") == "control character U+009B at character 1"
+
+
+def test_pixels_are_read_from_the_header_before_decoding():
+    assert image_problem(_png(10, 10), max_pixels=100) is None
+    status, why = image_problem(_png(11, 10), max_pixels=100)
+    assert status == 413 and why == "11x10 = 110 pixels, at most 100 allowed"
+    # 144 megapixels in a few KB: refused without decoding (a full decode takes seconds)
+    big = _png(12_000, 12_000, mode="1")
+    assert len(big) < 100_000
+    status, why = image_problem(big, max_pixels=16_000_000)
+    assert status == 413 and why.startswith("12000x12000 = 144000000 pixels")
+    status, why = image_problem(b"not an image", max_pixels=100)
+    assert status == 400 and why.startswith("cannot decode image: ")

@@ -89,6 +89,36 @@ def load(url: str, bodies_file: str, concurrency: int, requests: int, max_second
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _noop_rows(rows: list[dict], port: int, bodies_file: str, levels: list[int],
+               requests: int, max_seconds: float) -> dict[int, float]:
+    """Serve's floor here: the same load against a deployment that does no work; rows are
+    appended, and {concurrency: qps} returned for the retriever's `qps_vs_noop_serve`."""
+    from ray import serve
+
+    from vdgray.bench.serve_noop import build_noop_app
+    from vdgray.console import quiet_libraries
+    from vdgray.serve.cli import stop, wait_ready
+
+    quiet_libraries()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_noop_app(num_cpus=1), name="noop", route_prefix="/", blocking=False)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url)
+    load(url, bodies_file, 4, 20, 20)  # warm-up
+    floor = {}
+    for c in levels:
+        res = load(url, bodies_file, c, requests, max_seconds)
+        if not res["ok"]:
+            raise RuntimeError(f"the no-op Serve app answered no request: {res['errors']}")
+        floor[c] = res["qps"]
+        rows.append({"path": "serve, no-op app (floor)", "concurrency": c,
+                     "requests": res["sent"], "errors": res["sent"] - res["ok"],
+                     "qps": res["qps"], "p50_ms": res["p50_ms"], "p99_ms": res["p99_ms"],
+                     "mean_batch": None, "qps_vs_in_process": None, "qps_vs_noop_serve": 1.0})
+    stop()
+    return floor
+
+
 def _setup(tmp: str, world: str | None, model: str | None, encoder: str, n_val: int,
            gallery_size: int, threads: int) -> tuple[str, str, str, dict]:
     from vdgray.data.synthetic.stage import SynthConfig
@@ -154,11 +184,11 @@ def command(world, n_val, model, encoder, gallery_size, concurrency, requests, m
         base = {1: rows[0]["qps"], batch: rows[1]["qps"]}
         port = _free_port()
         try:
+            floor = _noop_rows(rows, port, bodies_file, levels, requests, max_seconds)
             for batching in (True, False):
                 cfg = ServeConfig(model_uri=model, index_uri=index, port=port, num_cpus=1,
                                   torch_threads=threads, max_replicas=1, batching=batching,
-                                  max_batch_size=batch, max_ongoing_requests=max(levels) * 2,
-                                  ingress_num_cpus=0.25, ray=RayConfig(num_cpus=2))
+                                  max_batch_size=batch, max_ongoing_requests=max(levels) * 2, ray=RayConfig(num_cpus=2))
                 url = start(cfg)
                 load(url, bodies_file, 4, 20, 20)  # warm-up
                 for c in levels:
@@ -173,7 +203,8 @@ def command(world, n_val, model, encoder, gallery_size, concurrency, requests, m
                                  "p50_ms": res["p50_ms"], "p99_ms": res["p99_ms"],
                                  "mean_batch": (after["queries"] - before["queries"]) / calls
                                  if calls else None,
-                                 "qps_vs_in_process": res["qps"] / ref})
+                                 "qps_vs_in_process": res["qps"] / ref,
+                                 "qps_vs_noop_serve": res["qps"] / floor[c]})
                     if res["errors"]:
                         click.echo(f"errors at concurrency {c}: {res['errors']}", err=True)
                 stop()  # a fresh start per mode: no measurement overlaps a replica swap
@@ -187,5 +218,7 @@ def command(world, n_val, model, encoder, gallery_size, concurrency, requests, m
             "note": "index = real val-split embeddings + random unit vectors (ids synthetic-*); "
                     "queries = real val (reference id, caption) through the real model; "
                     "qps_vs_in_process divides by the in-process rate at the same batching "
-                    "(batching on: max_batch_size per call; off: 1 per call)"}
+                    "(batching on: max_batch_size per call; off: 1 per call); "
+                    "qps_vs_noop_serve divides by a Serve app that does no work (same route, "
+                    "client and CPUs): the most any Serve app reaches on this machine"}
     report("serve", rows, out, meta)

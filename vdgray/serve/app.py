@@ -1,17 +1,16 @@
-"""The Ray Serve application: a FastAPI ingress in front of a batched model deployment.
+"""The Ray Serve application: one deployment, FastAPI routes on the batched model replica.
 
-`Ingress` parses and validates HTTP requests (every bad input is a 4xx JSON error naming the
-field, never a 500) and forwards each valid query to `Retriever`, which owns the model and
-the FAISS index (loaded once per replica from the storage URIs) and encodes concurrent
-queries in one forward pass with `@serve.batch`. `app` is an application builder, so
+`RetrieverService` parses and validates HTTP requests (every bad input is a 4xx JSON error
+naming the field, never a 500), owns the model and the FAISS index (loaded once per replica
+from the storage URIs) and encodes concurrent queries in one forward pass with
+`@serve.batch`. `app` is an application builder, so
 
     serve run vdgray.serve.app:app index_uri=s3://.../index model_uri=s3://.../cir
 
 and a RayService (`import_path: vdgray.serve.app:app` with `args`) both work; every
-`ServeConfig` field can be passed as an arg. Changing `index_uri` in a running app starts
-new Retriever replicas that load the new index (the ingress, whose only settings are the
-request limits, keeps running); requests wait in Serve's queues while a replica is swapped
-and none is dropped.
+`ServeConfig` field can be passed as an arg. Changing `index_uri` in a running app rolls new
+replicas out that load the new index; Serve keeps the old ones answering until the new ones
+pass their health check, so no request is dropped.
 """
 
 
@@ -23,11 +22,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from ray import serve
-from ray.serve.handle import DeploymentHandle
 
 from vdgray.config import format_validation_error
 from vdgray.errors import ConfigError
-from vdgray.serve.config import Limits, ServeConfig
+from vdgray.serve.config import ServeConfig
 from vdgray.serve.schemas import (
     BatchSearchRequest,
     Query,
@@ -35,6 +33,9 @@ from vdgray.serve.schemas import (
     SearchRequest,
     validate_query,
 )
+
+# a valid body is at most {"queries": [{...}]}: three levels; anything far deeper is abuse
+MAX_JSON_DEPTH = 8
 
 api = FastAPI(title="vdgray retriever",
               description="Composed image retrieval: reference image + modification text -> "
@@ -75,9 +76,28 @@ async def _json_body(request: Request, limit: int):
     if len(raw) > limit:
         return _error(413, f"body: {len(raw)} bytes, at most {limit} allowed", "body")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         return _error(400, f"body: not valid JSON ({e})", "body")
+    except RecursionError:  # nested deeper than the parser's stack
+        return _error(400, f"body: nested deeper than {MAX_JSON_DEPTH} levels", "body")
+    if json_depth(body) > MAX_JSON_DEPTH:
+        return _error(400, f"body: nested deeper than {MAX_JSON_DEPTH} levels", "body")
+    return body
+
+
+def json_depth(value) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), without recursion."""
+    depth, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = (node.values() if isinstance(node, dict)
+                    else node if isinstance(node, list) else None)
+        if children is None:
+            continue
+        depth = max(depth, level)
+        stack.extend((child, level + 1) for child in children)
+    return depth
 
 
 async def _request(request: Request, model, limit: int):
@@ -100,8 +120,14 @@ def _answer(result) -> dict | JSONResponse:
 
 @serve.deployment(name="Retriever", max_ongoing_requests=64,
                   health_check_period_s=10, health_check_timeout_s=30)
-class RetrieverDeployment:
-    """Model + index, loaded once per replica; queries batched into one forward pass."""
+@serve.ingress(api)
+class RetrieverService:
+    """The whole service in one replica: HTTP validation and error bodies (FastAPI), then
+    the model + index, loaded once per replica, encoding concurrent queries in one forward.
+
+    One deployment, not an ingress in front of a model deployment: every request then
+    crosses one Ray hop (proxy -> replica) instead of two, which on a small node is most of
+    the cost of a query (see the README's serving benchmark)."""
 
     def __init__(self, config: dict):
         import ray
@@ -109,6 +135,11 @@ class RetrieverDeployment:
         from vdgray.serve.retriever import Retriever
 
         self.cfg = ServeConfig.model_validate(config)
+        self.limits = self.cfg.limits()
+        # a body holds at most one base64 image (4/3 of its bytes) plus a text and some JSON
+        self.one_limit = (4 * (self.limits.max_image_bytes // 3 + 1)
+                          + 4 * self.limits.max_text_chars + 4096)
+        self.batch_limit = self.limits.max_batch_queries * self.one_limit
         # the GPUs Ray gave this replica (ray_actor_options may come from a RayService YAML
         # rather than from num_gpus in the args), not the config's number, pick the device
         has_gpu = bool(ray.get_gpu_ids())
@@ -121,6 +152,7 @@ class RetrieverDeployment:
         self.search_batched.set_batch_wait_timeout_s(self.cfg.batch_wait_timeout_s)
         self.forwards = 0  # model calls, and the queries they carried (batch size = ratio)
         self.queries = 0
+        self.in_flight = 0  # queries between validation and their answer
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
     async def search_batched(self, queries: list[Query]) -> list:
@@ -128,38 +160,30 @@ class RetrieverDeployment:
         self.queries += len(queries)
         return await asyncio.to_thread(self.retriever.search, queries)
 
-    async def search(self, query: Query):
-        """One query: batched with its neighbours in time, or alone when batching is off."""
-        if self.cfg.batching:
-            return await self.search_batched(query)
-        self.forwards += 1
-        self.queries += 1
-        return (await asyncio.to_thread(self.retriever.search, [query]))[0]
+    async def _search(self, query: Query):
+        """One query: batched with the queries in flight beside it; alone, at once.
 
-    def describe(self) -> dict:
-        return {**self.retriever.describe(), "batching": self.cfg.batching,
-                "max_batch_size": self.cfg.max_batch_size, "forwards": self.forwards,
-                "queries": self.queries}
+        The batch wait adapts to the load: a query that finds no other in flight runs
+        without waiting `batch_wait_timeout_s` for company that is not coming (at
+        concurrency 1 that wait was all of batching's cost); under load, queries that
+        arrive while others run are batched into one forward pass."""
+        alone = self.in_flight == 0
+        self.in_flight += 1
+        try:
+            if self.cfg.batching and not alone:
+                return await self.search_batched(query)
+            self.forwards += 1
+            self.queries += 1
+            return (await asyncio.to_thread(self.retriever.search, [query]))[0]
+        finally:
+            self.in_flight -= 1
 
     def check_health(self) -> None:
         self.retriever.check()
 
-
-@serve.deployment(name="Ingress")
-@serve.ingress(api)
-class Ingress:
-    """HTTP front: validation, error bodies, fan-out of batch requests."""
-
-    def __init__(self, retriever: DeploymentHandle, limits: dict):
-        self.retriever = retriever
-        self.cfg = Limits.model_validate(limits)
-        # a body holds at most one base64 image (4/3 of its bytes) plus a text and some JSON
-        self.one_limit = 4 * (self.cfg.max_image_bytes // 3 + 1) + 4 * self.cfg.max_text_chars + 4096
-        self.batch_limit = self.cfg.max_batch_queries * self.one_limit
-
     @api.get("/")
     async def describe(self) -> dict:
-        c = self.cfg
+        c = self.limits
         return {
             "service": "vdgray composed image retrieval",
             "endpoints": {
@@ -174,34 +198,22 @@ class Ingress:
                 "GET /healthz": "200 with the served model and index when ready",
                 "GET /": "this description",
             },
-            "limits": {"max_image_bytes": c.max_image_bytes, "max_text_chars": c.max_text_chars,
-                       "max_k": c.max_k, "max_batch_queries": c.max_batch_queries},
+            "limits": {"max_image_bytes": c.max_image_bytes,
+                       "max_image_pixels": c.max_image_pixels,
+                       "max_text_chars": c.max_text_chars, "max_k": c.max_k,
+                       "max_batch_queries": c.max_batch_queries,
+                       "max_json_depth": MAX_JSON_DEPTH},
             "errors": "4xx with {'error': '<field>: <what was wrong>', 'field': '<field>'}",
         }
 
     @api.get("/healthz")
     async def healthz(self):
-        try:
-            info = await self.retriever.describe.remote()
-        except Exception as e:  # replica not up (yet): not healthy
-            return _error(503, f"retriever unavailable: {type(e).__name__}")
-        return {"status": "ok", **info}
-
-    async def _search(self, q: Query, attempts: int = 3):
-        """One search; a replica that dies or goes away under the call (an index roll-out
-        replacing it, a crash) is retried on another one instead of answering 500."""
-        from ray.exceptions import RayActorError
-
-        for attempt in range(attempts):
-            try:
-                return await self.retriever.search.remote(q)
-            except RayActorError:
-                if attempt == attempts - 1:
-                    raise
-                await asyncio.sleep(0.2 * (attempt + 1))
+        return {"status": "ok", **self.retriever.describe(), "batching": self.cfg.batching,
+                "max_batch_size": self.cfg.max_batch_size, "forwards": self.forwards,
+                "queries": self.queries}
 
     async def _one(self, req: SearchRequest, where: str = ""):
-        q = validate_query(req, self.cfg, where)
+        q = validate_query(req, self.limits, where)
         if isinstance(q, QueryError):
             return q
         res = await self._search(q)
@@ -222,8 +234,8 @@ class Ingress:
         if isinstance(req, JSONResponse):
             return req
         n = len(req.queries)
-        if not 1 <= n <= self.cfg.max_batch_queries:
-            return _error(400, f"queries: {n} queries, expected 1..{self.cfg.max_batch_queries}",
+        if not 1 <= n <= self.limits.max_batch_queries:
+            return _error(400, f"queries: {n} queries, expected 1..{self.limits.max_batch_queries}",
                           "queries")
         results = await asyncio.gather(*(self._one(q, f"queries.{i}.")
                                          for i, q in enumerate(req.queries)))
@@ -234,18 +246,11 @@ class Ingress:
 
 
 def build_app(cfg: ServeConfig):
-    """The bound application (Ingress -> Retriever) for `cfg`."""
-    conf = cfg.model_dump(mode="json")
-    retriever = RetrieverDeployment.options(
+    """The bound application (one `RetrieverService` deployment) for `cfg`."""
+    return RetrieverService.options(
         autoscaling_config=cfg.autoscaling(), max_ongoing_requests=cfg.max_ongoing_requests,
         ray_actor_options={"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus},
-    ).bind(conf)
-    return Ingress.options(
-        max_ongoing_requests=max(cfg.max_ongoing_requests, 2 * cfg.max_batch_size),
-        autoscaling_config={"min_replicas": 1, "max_replicas": cfg.ingress_replicas,
-                            "target_ongoing_requests": 32},
-        ray_actor_options={"num_cpus": cfg.ingress_num_cpus},
-    ).bind(retriever, cfg.limits().model_dump())
+    ).bind(cfg.model_dump(mode="json"))
 
 
 def app(args: dict):

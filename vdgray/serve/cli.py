@@ -6,10 +6,12 @@ demo's serve check, the benchmark and the tests all get a ready URL from the sam
 
 from __future__ import annotations
 
+import signal
 import time
 
 import click
 
+from vdgray.console import quiet_libraries
 from vdgray.errors import VdgrayError
 from vdgray.runtime import ensure_ray
 from vdgray.serve.config import ServeConfig
@@ -46,6 +48,7 @@ def start(cfg: ServeConfig, timeout_s: float = 180.0) -> str:
     from vdgray.serve.app import build_app
 
     ensure_ray(cfg.ray)
+    quiet_libraries()  # Serve adds its driver-side console handler when imported
     serve.start(http_options={"host": cfg.host, "port": cfg.port})
     serve.run(build_app(cfg), name=cfg.app_name, route_prefix="/", blocking=False)
     url = url_of(cfg)
@@ -70,6 +73,8 @@ def command(config_path, overrides, model, index, host, port):
     """Serve the retriever over HTTP (Ray Serve) until Ctrl-C."""
     cfg = build_config(ServeConfig, config_path, overrides, model_uri=model, index_uri=index,
                        host=host, port=port)
+    # SIGTERM (kill, Kubernetes, a CI script) stops the service as cleanly as Ctrl-C
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     url = start(cfg)
     click.echo(f"serve: retriever ready at {url} (POST /search, POST /search/batch, "
                f"GET /healthz, GET / for the API); Ctrl-C stops it")

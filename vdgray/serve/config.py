@@ -19,6 +19,7 @@ class Limits(BaseModel):
     """What the ingress accepts (its only settings, so an index roll-out leaves it running)."""
 
     max_image_bytes: int
+    max_image_pixels: int
     max_text_chars: int
     max_k: int
     default_k: int
@@ -31,6 +32,7 @@ class ServeConfig(StageConfig):
     model_uri: Uri = Field(..., description="CIR model dir URI (train-cir output) used to encode queries.")
     index_uri: Uri = Field(..., description="Index prefix URI (the output of `vdgray index`).")
     max_image_bytes: int = Field(4_000_000, ge=1, description="Largest decoded reference image (bytes, after base64) accepted.")
+    max_image_pixels: int = Field(16_000_000, ge=1, description="Most pixels (width x height, read from the image header before decoding) of a sent reference image.")
     max_text_chars: int = Field(512, ge=1, description="Longest modification text accepted (characters).")
     max_k: int = Field(100, ge=1, description="Largest top-k a request may ask for.")
     default_k: int = Field(10, ge=1, description="top-k when a request does not say.")
@@ -42,10 +44,8 @@ class ServeConfig(StageConfig):
     max_replicas: int = Field(2, ge=1, description="Most Retriever replicas (autoscaling).")
     target_ongoing_requests: float = Field(16, gt=0, description="Ongoing requests per Retriever replica the autoscaler aims for.")
     max_ongoing_requests: int = Field(64, ge=1, description="Requests a Retriever replica accepts at once (queued beyond that).")
-    ingress_replicas: int = Field(1, ge=1, description="Most FastAPI ingress replicas (autoscaled from 1).")
     num_cpus: float = Field(1.0, ge=0, description="CPUs per Retriever replica.")
     num_gpus: float = Field(0.0, ge=0, description="GPUs per Retriever replica (>0 also puts the model there).")
-    ingress_num_cpus: float = Field(0.25, ge=0, description="CPUs per ingress replica.")
     torch_threads: int | None = Field(None, ge=1, description="torch threads per Retriever replica (default: max(1, round(num_cpus))).")
     faiss_gpu: Literal["auto", "true", "false"] | bool = Field("auto", description="Search the index on the GPU (auto: when the replica has one and faiss supports it).")
     nprobe: int | None = Field(None, ge=1, description="IVF lists probed per query (default: the index's own).")

@@ -64,7 +64,7 @@ def run(cfg: ServeCheckConfig) -> dict:
     t0 = time.time()
     split, pairs = _queries(cfg)
     scfg = ServeConfig(model_uri=cfg.model, index_uri=cfg.index, port=cfg.port or _free_port(),
-                       num_cpus=cfg.num_cpus, ingress_num_cpus=0.1, max_replicas=1,
+                       num_cpus=cfg.num_cpus, max_replicas=1,
                        max_k=max(100, cfg.k), ray=cfg.ray)
     url = start(scfg)
     click.echo(f"serve-check: retriever up at {url} in {time.time() - t0:.1f}s")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
+import unicodedata
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -79,6 +81,9 @@ def validate_query(req: SearchRequest, cfg: ServeConfig | Limits,
     """Check a request against the service limits; `where` prefixes field names in errors."""
     if (req.image is None) == (req.image_id is None):
         return QueryError(400, f"{where}image", "give exactly one of image (base64) and image_id")
+    bad_text = text_problem(req.text)
+    if bad_text:
+        return QueryError(400, f"{where}text", bad_text)
     if not req.text.strip():
         return QueryError(400, f"{where}text", "must not be empty")
     if len(req.text) > cfg.max_text_chars:
@@ -101,7 +106,48 @@ def validate_query(req: SearchRequest, cfg: ServeConfig | Limits,
                                                     f"{cfg.max_image_bytes} allowed")
         if not image:
             return QueryError(400, f"{where}image", "empty image")
+        bad_image = image_problem(image, cfg.max_image_pixels)
+        if bad_image:
+            status, why = bad_image
+            return QueryError(status, f"{where}image", why)
     elif not req.image_id:
         return QueryError(400, f"{where}image_id", "must not be empty")
     return Query(text=req.text, k=k, image=image, image_id=req.image_id,
                  exclude_reference=req.exclude_reference)
+
+
+ALLOWED_CONTROLS = "\t\n\r"
+
+
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be a modification text (not valid Unicode, control characters)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return f"not valid Unicode (lone surrogate at character {e.start})"
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) == "Cc" and ch not in ALLOWED_CONTROLS:
+            return f"control character U+{ord(ch):04X} at character {i}"
+    return None
+
+
+def image_problem(data: bytes, max_pixels: int) -> tuple[int, str] | None:
+    """(status, why) when the encoded image is unreadable (400) or has more than
+    `max_pixels` pixels (413); read from the header alone, before anything is decoded."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+    except Image.DecompressionBombError as e:
+        return 413, f"too many pixels ({e})"
+    except Exception as e:  # PIL raises many types for input it cannot identify
+        return 400, f"cannot decode image: {type(e).__name__}: {e}"
+    if width * height > max_pixels:
+        return 413, (f"{width}x{height} = {width * height} pixels, at most {max_pixels} "
+                     "allowed")
+    return None
