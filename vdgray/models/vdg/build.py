@@ -105,9 +105,36 @@ def make_processor(image_processor, tokenizer, patch_size: int):
     )
 
 
+# The weight names of the llava-hf checkpoints (llava-1.5), which vLLM's LLaVA loader reads:
+# its CLIP tower is a CLIPVisionModel (weights under `vision_model.`) and its LM a causal LM.
+# transformers 5 names the same modules `model.vision_tower.*` (no `vision_model.`),
+# `model.multi_modal_projector.*`, `model.language_model.*` and `lm_head.*`, and its own save
+# writes `vision_tower.embeddings.*`, which vLLM cannot load.
+_TO_LLAVA_HF = (("model.vision_tower.", "vision_tower.vision_model."),
+                ("model.multi_modal_projector.", "multi_modal_projector."),
+                ("model.language_model.", "language_model.model."),
+                ("lm_head.", "language_model.lm_head."))
+LLAVA_HF_PREFIXES = tuple(new for _, new in _TO_LLAVA_HF)
+
+
+def canonical_llava_state_dict(model) -> dict:
+    """`model`'s weights under the llava-hf names (transformers reads both layouts back)."""
+    out = {}
+    for key, value in model.state_dict().items():
+        for old, new in _TO_LLAVA_HF:
+            if key.startswith(old):
+                out[new + key[len(old):]] = value
+                break
+        else:
+            raise DataFormatError(f"LLaVA weight {key!r} has no llava-hf name")
+    return out
+
+
 def save_vdg(model, processor, path: str | Path) -> None:
-    """Write a plain HF LLaVA dir: config, safetensors, generation config, tokenizer, processor."""
-    model.save_pretrained(path)
+    """Write a plain HF LLaVA dir in the canonical llava-hf layout (the one vLLM loads):
+    config, safetensors, generation config, tokenizer, processor."""
+    model.save_pretrained(path, state_dict=canonical_llava_state_dict(model),
+                          save_original_format=False)
     processor.save_pretrained(path)
 
 
