@@ -49,5 +49,9 @@ answer = json.load(urllib.request.urlopen(req, timeout=60))
 assert len(answer["results"]) == 3, answer
 print(f"[base-install] vdgray serve answered POST /search: {answer['results']}")
 PY
+kill -TERM "$server"  # what Kubernetes sends: the service must stop cleanly
+code=0; wait "$server" || code=$?
+server=""
 cat "$work/serve.log"
+[ "$code" = 0 ] || { echo "vdgray serve exited with $code on SIGTERM" >&2; exit 1; }
 echo "[base-install] passed"

@@ -34,7 +34,7 @@ vdgray_setup() {
     echo "[setup] installing ${VDGRAY_TORCH_SPEC:-torch==2.13.0} (CPU build first)"
     "$venv/bin/python" -m pip install -q "${VDGRAY_TORCH_SPEC:-torch==2.13.0}" 2>&1 \
       | _vdgray_setup_quiet
-    "$venv/bin/python" -c 'import torch' || return 1
+    "$venv/bin/python" -W ignore -c 'import torch' || return 1  # numpy comes later
   fi
 
   # Reinstall the package only when its dependency list or the requested extras changed.
@@ -44,7 +44,8 @@ vdgray_setup() {
     spec="$root"
     [ -n "$extras" ] && spec="$root[$extras]"
     echo "[setup] installing vdgray${extras:+[$extras]} and its dependencies"
-    "$venv/bin/python" -m pip install -q -e "$spec" 2>&1 | _vdgray_setup_quiet
+    # -qq: pip shows errors only (setuptools warns about every editable install)
+    "$venv/bin/python" -m pip install -qq -e "$spec" 2>&1 | _vdgray_setup_quiet
     "$venv/bin/python" -c 'import vdgray, torch, ray, transformers, faiss, httpx' || return 1
     echo "$want" >"$stamp"
     # a base-only install must not hide the stamp of a dev install and vice versa

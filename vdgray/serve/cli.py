@@ -73,9 +73,10 @@ def command(config_path, overrides, model, index, host, port):
     """Serve the retriever over HTTP (Ray Serve) until Ctrl-C."""
     cfg = build_config(ServeConfig, config_path, overrides, model_uri=model, index_uri=index,
                        host=host, port=port)
-    # SIGTERM (kill, Kubernetes, a CI script) stops the service as cleanly as Ctrl-C
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     url = start(cfg)
+    # SIGTERM (kill, Kubernetes, a CI script) stops the service as cleanly as Ctrl-C; set
+    # after start, since ray.init installs a SIGTERM handler that aborts the process
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     click.echo(f"serve: retriever ready at {url} (POST /search, POST /search/batch, "
                f"GET /healthz, GET / for the API); Ctrl-C stops it")
     try:
