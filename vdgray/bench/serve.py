@@ -93,17 +93,10 @@ def _noop_rows(rows: list[dict], port: int, bodies_file: str, levels: list[int],
                requests: int, max_seconds: float) -> dict[int, float]:
     """Serve's floor here: the same load against a deployment that does no work; rows are
     appended, and {concurrency: qps} returned for the retriever's `qps_vs_noop_serve`."""
-    from ray import serve
-
     from vdgray.bench.serve_noop import build_noop_app
-    from vdgray.console import quiet_libraries
-    from vdgray.serve.cli import stop, wait_ready
+    from vdgray.serve.cli import deploy, stop
 
-    quiet_libraries()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_noop_app(num_cpus=1), name="noop", route_prefix="/", blocking=False)
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url)
+    url = deploy(build_noop_app(num_cpus=1), name="noop", host="127.0.0.1", port=port)
     load(url, bodies_file, 4, 20, 20)  # warm-up
     floor = {}
     for c in levels:

@@ -18,9 +18,9 @@ from vdgray.serve.config import ServeConfig
 from vdgray.stage_options import build_config, config_options
 
 
-def url_of(cfg: ServeConfig) -> str:
-    host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
-    return f"http://{host}:{cfg.port}"
+def url_of(host: str, port: int) -> str:
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"http://{host}:{port}"
 
 
 def wait_ready(url: str, timeout_s: float = 180.0) -> dict:
@@ -41,19 +41,27 @@ def wait_ready(url: str, timeout_s: float = 180.0) -> dict:
     raise VdgrayError(f"{url}: the retriever did not become ready in {timeout_s:.0f}s ({last})")
 
 
-def start(cfg: ServeConfig, timeout_s: float = 180.0) -> str:
-    """Deploy the app (Serve on the configured Ray, HTTP on cfg.host:cfg.port); ready URL."""
+def deploy(app, *, name: str, host: str, port: int, ray_cfg=None,
+           timeout_s: float = 180.0) -> str:
+    """Run a bound Serve app (HTTP on host:port, Serve on the configured Ray) until its
+    `/healthz` answers; the ready URL. The retriever and the benchmark's floor app share it."""
     from ray import serve
 
-    from vdgray.serve.app import build_app
-
-    ensure_ray(cfg.ray)
+    ensure_ray(ray_cfg)
     quiet_libraries()  # Serve adds its driver-side console handler when imported
-    serve.start(http_options={"host": cfg.host, "port": cfg.port})
-    serve.run(build_app(cfg), name=cfg.app_name, route_prefix="/", blocking=False)
-    url = url_of(cfg)
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(app, name=name, route_prefix="/", blocking=False)
+    url = url_of(host, port)
     wait_ready(url, timeout_s)
     return url
+
+
+def start(cfg: ServeConfig, timeout_s: float = 180.0) -> str:
+    """Deploy the retriever (Serve on the configured Ray, HTTP on cfg.host:cfg.port)."""
+    from vdgray.serve.app import build_app
+
+    return deploy(build_app(cfg), name=cfg.app_name, host=cfg.host, port=cfg.port,
+                  ray_cfg=cfg.ray, timeout_s=timeout_s)
 
 
 def stop() -> None:
