@@ -12,6 +12,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +26,7 @@ from vdgray.stages.generate import GenerateConfig, run
 
 pytestmark = pytest.mark.integration
 
+BIN = Path(sys.executable).parent
 N_IMAGES, N_GROUPS = 24, 4  # 4 groups x 30 ordered pairs + 1 pair with a missing image
 
 
@@ -256,3 +258,50 @@ def test_killed_generator_actor_is_restarted_and_its_batch_retried(inputs, ray_s
     assert killed, "the run finished before the generator actor could be killed"
     assert summary["resumed"] is False
     _check_exactly_once(inputs, output)
+
+
+def test_one_large_pairs_shard_commits_as_it_goes_and_the_resume_does_only_the_rest(tmp_path):
+    """Default settings (block_rows 256, rows_per_file 1,000) on one pairs shard of 3,000, as
+    `vdgray mine` writes them: shards are committed while the run goes, so a kill -9 keeps
+    them and the re-run generates only the pairs not yet committed, each exactly once."""
+    from vdgray.bench.generate_scale import write_inputs
+    from vdgray.models.vdg.build import save_vdg, tiny_vdg
+    from vdgray.stages.generate import data_files
+
+    n = 3000
+    save_vdg(*tiny_vdg(seed=0), tmp_path / "model")
+    paths = write_inputs(str(tmp_path / "in"), n, 56, str(tmp_path / "model"), shard_rows=n)
+    output = str(tmp_path / "one-shard")
+    # 4 logical CPUs: the defaults plus Ray Data's 1-CPU checkpoint filter on resume
+    sets = {**paths, "output": output, "filters.enabled": "false", "ray.num_cpus": 4}
+    args = [str(BIN / "vdgray"), "generate"]
+    for k, v in sets.items():
+        args += ["--set", f"{k}={v}"]
+    log = tmp_path / "one-shard.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(args, start_new_session=True, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 400
+        while time.time() < deadline and proc.poll() is None and _committed(output) < 1:
+            time.sleep(0.1)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGSTOP)
+        assert proc.poll() is None, ("the job finished before it could be killed:\n"
+                                     + log.read_text(errors="replace")[-3000:])
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    kept = {tid for f in data_files(output)
+            for tid in storage.read_parquet(storage.join(output, f),
+                                            columns=["triplet_id"]).column(0).to_pylist()}
+    assert 0 < len(kept) < n, f"{len(kept)} triplets committed before the kill"
+    r = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = manifest.read_manifest(output, stage="triplets")
+    assert doc["resumed"] is True and doc["counts"]["triplets"] == n
+    table = _read_back_with_boto3(output)
+    ids = table.column("triplet_id").to_pylist()
+    assert len(ids) == len(set(ids)) == n
+    assert kept <= set(ids)

@@ -3,16 +3,18 @@ filters, vLLM request rows and config mapping, and the stage config's validation
 
 from __future__ import annotations
 
-import base64
+import io
+import json
 
 import pyarrow as pa
 import pytest
+from PIL import Image
 
 from vdgray import storage
 from vdgray.config import load_config
 from vdgray.data.triplets import TRIPLETS_SCHEMA, triplet_id
 from vdgray.errors import ConfigError
-from vdgray.models.vdg.prompt import RESPONSE, SYSTEM, build_prompt
+from vdgray.models.vdg.prompt import build_prompt
 from vdgray.stages.generate import GenerateConfig, data_files
 from vdgray.stages.generate_backends import batch_seed, generator_id
 from vdgray.stages.generate_filters import DeltaFilter, degenerate_reason
@@ -26,7 +28,8 @@ from vdgray.stages.generate_join import (
 )
 from vdgray.stages.generate_vllm import (
     RequestBuilder,
-    chat_request,
+    check_servable,
+    engine_plan,
     postprocess,
     processor_config_kwargs,
     sampling_params,
@@ -177,44 +180,87 @@ def test_retriever_factory_spec_is_validated():
         DeltaFilter("g", retriever="vdgray.nothing_here:f", gallery_uri="/x")
 
 
-def test_vllm_request_is_the_shared_prompt_with_two_image_parts():
-    target = b"\xff\xd8\xff" + b"j" * 10
-    msgs = chat_request(PNG, target)
-    assert len(msgs) == 1 and msgs[0]["role"] == "user"
-    parts = msgs[0]["content"]
-    images = [p for p in parts if p["type"] == "image_url"]
-    assert len(images) == 2
-    assert images[0]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
-    assert images[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
-    rendered = " ".join("<image>" if p["type"] == "image_url" else p["text"] for p in parts)
-    assert rendered == build_prompt()
-    assert SYSTEM in rendered and rendered.endswith(RESPONSE)
+def _png(colour=(200, 0, 0)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), colour).save(buf, format="PNG")
+    return buf.getvalue()
 
 
-def test_vllm_rows_carry_ids_and_sampling():
-    sp = sampling_params(0.2, 50, 32, True, seed=3)
-    assert sp == {"max_tokens": 32, "temperature": 0.2, "top_k": 50, "seed": 3}
-    assert sampling_params(0.2, 50, 8, False) == {"max_tokens": 8, "temperature": 0.0}
+def test_vllm_request_is_the_shared_prompt_with_both_images_in_order():
     row = {"triplet_id": "t", "pair_id": "p", "reference_id": "r", "target_id": "g",
-           "reference_image": PNG, "target_image": PNG, "extra": 1}
-    req = RequestBuilder(sp)(row)
-    assert set(req) == {"triplet_id", "pair_id", "reference_id", "target_id", "messages",
-                        "sampling_params"}
+           "reference_image": _png((200, 0, 0)), "target_image": _png((0, 0, 200)), "extra": 1}
+    req = RequestBuilder(sampling_params(0.2, 50, 32, True), seed=3)(row)
+    assert set(req) == {"triplet_id", "pair_id", "reference_id", "target_id", "prompt",
+                        "multimodal_data", "sampling_params"}
+    assert req["prompt"] == build_prompt() and req["prompt"].count("<image>") == 2
+    ref, tgt = req["multimodal_data"]["image"]
+    assert ref.getpixel((0, 0)) == (200, 0, 0) and tgt.getpixel((0, 0)) == (0, 0, 200)
     out = postprocess({**req, "generated_text": "  make it red "})
     assert out == {"triplet_id": "t", "pair_id": "p", "reference_id": "r", "target_id": "g",
                    "text": "make it red"}
+    kept = RequestBuilder(sampling_params(0.2, 50, 32, True), seed=3, keep_reference_image=True)(row)
+    assert postprocess({**kept, "generated_text": "x"})["reference_image"] == row["reference_image"]
+
+
+def test_vllm_sampling_is_seeded_per_row_from_its_triplet_id():
+    assert sampling_params(0.2, 50, 8, False) == {"max_tokens": 8, "temperature": 0.0}
+    build = RequestBuilder(sampling_params(0.2, 50, 32, True), seed=3)
+    row = {"triplet_id": "a", "reference_image": _png(), "target_image": _png()}
+    one, again = build(row)["sampling_params"], build(dict(row))["sampling_params"]
+    other = build({**row, "triplet_id": "b"})["sampling_params"]
+    assert one == again and one["seed"] != other["seed"]
+    assert one == {"max_tokens": 32, "temperature": 0.2, "top_k": 50, "seed": one["seed"]}
+    greedy = RequestBuilder(sampling_params(0.2, 50, 8, False), seed=3)(row)["sampling_params"]
+    assert "seed" not in greedy
+
+
+def test_vllm_engine_plans_for_cpus_and_gpus():
+    cpu = engine_plan(on_gpu=False, num_cpus=1.0, dtype="auto", enforce_eager=None,
+                      max_model_len=None, cpu_kvcache_gb=2, cpu_threads_bind="nobind")
+    assert cpu.bundle == {"CPU": 1.0, "GPU": 0}
+    assert cpu.engine_kwargs == {"limit_mm_per_prompt": {"image": 2}, "dtype": "float32",
+                                 "enforce_eager": True}
+    assert cpu.env_vars == {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
+    gpu = engine_plan(on_gpu=True, num_cpus=2.0, dtype="auto", enforce_eager=None,
+                      max_model_len=384, cpu_kvcache_gb=1, cpu_threads_bind="auto",
+                      engine_kwargs={"gpu_memory_utilization": 0.8})
+    assert gpu.bundle == {"GPU": 1, "CPU": 2.0} and gpu.env_vars == {}
+    assert gpu.engine_kwargs["dtype"] == "bfloat16" and gpu.engine_kwargs["max_model_len"] == 384
+    assert gpu.engine_kwargs["enforce_eager"] is False
+    assert gpu.engine_kwargs["gpu_memory_utilization"] == 0.8
 
 
 def test_vllm_config_mapping_builds_a_real_processor_config():
-    kw = processor_config_kwargs("/models/vdg", batch_size=32, concurrency=4,
-                                 accelerator_type="H100", max_model_len=384,
-                                 engine_kwargs={"dtype": "bfloat16"})
-    assert kw["engine_kwargs"] == {"limit_mm_per_prompt": {"image": 2}, "max_model_len": 384,
-                                   "dtype": "bfloat16"}
-    assert kw["model_source"] == "/models/vdg" and kw["accelerator_type"] == "H100"
+    plan = engine_plan(on_gpu=False, num_cpus=0.5, dtype="auto", enforce_eager=None,
+                       max_model_len=256, cpu_kvcache_gb=1, cpu_threads_bind="auto")
+    kw = processor_config_kwargs("/models/vdg", plan, batch_size=32, concurrency=2,
+                                 accelerator_type=None)
+    assert kw["placement_group_config"] == {"bundles": [{"CPU": 0.5, "GPU": 0}]}
+    assert kw["runtime_env"] == {"env_vars": plan.env_vars}
+    assert not any(kw[k] for k in ("chat_template_stage", "tokenize_stage", "detokenize_stage",
+                                   "prepare_multimodal_stage"))
     llm = pytest.importorskip("ray.data.llm")
     cfg = llm.vLLMEngineProcessorConfig(**kw)  # the documented config accepts every field
-    assert cfg.batch_size == 32 and cfg.accelerator_type == "H100"
+    assert cfg.batch_size == 32
+    assert cfg.placement_group_config["bundles"] == [{"CPU": 0.5, "GPU": 0}]
+
+
+def test_vllm_refuses_head_sizes_its_cpu_attention_cannot_serve(tmp_path):
+    def model(hidden, heads, **extra):
+        d = tmp_path / f"m{hidden}x{heads}-{len(extra)}"
+        d.mkdir(exist_ok=True)
+        text = {"hidden_size": hidden, "num_attention_heads": heads, **extra}
+        (d / "config.json").write_text(json.dumps({"model_type": "llava", "text_config": text}))
+        return d
+
+    check_servable(model(128, 2), on_gpu=False)  # 64
+    check_servable(model(64, 2), on_gpu=False)  # 32: the tiny demo's
+    with pytest.raises(ConfigError, match=r"text_config.hidden_size / text_config.num_attention_"
+                                          r"heads gives head size 16; vLLM on CPU serves only"):
+        check_servable(model(32, 2), on_gpu=False)
+    with pytest.raises(ConfigError, match="text_config.head_dim gives head size 48"):
+        check_servable(model(96, 2, head_dim=48), on_gpu=False)
+    check_servable(model(32, 2), on_gpu=True)  # GPU attention backends serve it
 
 
 def test_generate_config_validation(tmp_path):
@@ -229,9 +275,9 @@ def test_generate_config_validation(tmp_path):
     with pytest.raises(ConfigError, match="output must differ from pairs"):
         load_config(GenerateConfig, None, [*(f"{k}={v}" for k, v in base.items()),
                                            f"output={base['pairs']}"])
-    with pytest.raises(ConfigError, match="use_gpu"):
-        load_config(GenerateConfig, None, [*(f"{k}={v}" for k, v in base.items()),
-                                           "backend=vllm", "use_gpu=false"])
+    cpu_vllm = load_config(GenerateConfig, None, [*(f"{k}={v}" for k, v in base.items()),
+                                                  "backend=vllm", "use_gpu=false"])
+    assert cpu_vllm.backend == "vllm" and cpu_vllm.vllm.max_model_len is None
     with pytest.raises(ConfigError, match="sampling.top_k"):
         load_config(GenerateConfig, None, [*(f"{k}={v}" for k, v in base.items()),
                                            "sampling.top_k=0"])

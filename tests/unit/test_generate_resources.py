@@ -10,7 +10,7 @@ from vdgray.stages.generate_resources import check_fit, cpu_plan
 
 def _plan(resuming: bool, **kw):
     base = {"join_concurrency": 1, "join_num_cpus": 0.25, "num_cpus_per_actor": 1.0,
-            "vllm": False, "resuming": resuming}
+            "resuming": resuming}
     return cpu_plan(**{**base, **kw})
 
 
@@ -34,5 +34,6 @@ def test_lookup_actors_and_tasks_are_counted():
         check_fit(plan, 2, "out")
 
 
-def test_vllm_engine_actors_are_not_counted():
-    assert _plan(False, vllm=True).generator == 0.0
+def test_the_generator_is_counted_whatever_its_backend():
+    # a vLLM engine's bundle is num_cpus_per_actor CPUs, as a transformers actor's
+    assert _plan(False, num_cpus_per_actor=0.5).generator == 0.5

@@ -26,3 +26,13 @@ def test_pairs_are_distinct_ordered_pairs_of_gallery_images(tmp_path):
 def test_too_many_pairs_for_the_gallery_is_refused(tmp_path):
     with pytest.raises(ValueError, match="31 pairs need more than 6 images"):
         write_inputs(str(tmp_path / "in"), 31, 6, str(tmp_path))
+
+
+def test_pairs_shard_size_is_chosen(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    many = write_inputs(str(tmp_path / "many"), 29, 6, str(model), shard_rows=10)
+    one = write_inputs(str(tmp_path / "one"), 29, 6, str(model), shard_rows=29)
+    assert len(manifest.dataset_files(many["pairs"], stage="pairs")) == 3
+    assert len(manifest.dataset_files(one["pairs"], stage="pairs")) == 1

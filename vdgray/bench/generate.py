@@ -49,17 +49,46 @@ def time_generate(gen, refs: list[bytes], tgts: list[bytes], batch_size: int) ->
 @click.option("--scale", default=None,
               help="Comma-separated pair counts (e.g. 10000,50000): run the whole generate stage "
                    "at each and report triplets/s and peak driver/worker RSS instead.")
-@click.option("--num-cpus", default=2, show_default=True, help="CPUs of the local Ray (--scale).")
+@click.option("--single-shard", is_flag=True,
+              help="--scale: all pairs in one shard, as `vdgray mine` writes them (default: "
+                   "shards of 10,000).")
+@click.option("--resume", "resume", default=None, type=int,
+              help="Pairs (one shard) for a kill -9 at half of an uninterrupted run's time and a "
+                   "re-run: the three times, what was kept, exactly once.")
+@click.option("--backend", default="transformers", show_default=True,
+              type=click.Choice(["transformers", "vllm"]), help="Backend of --resume.")
+@click.option("--backends", default=None,
+              help="Comma-separated backends (e.g. transformers,vllm): run the whole generate "
+                   "stage with each on the same model and --n pairs, and compare triplets/s, "
+                   "time to the first committed shard and peak memory.")
+@click.option("--rows-per-file", default=256, show_default=True,
+              help="Triplets per committed shard (--backends).")
+@click.option("--num-cpus", default=2, show_default=True,
+              help="CPUs of the local Ray (--scale, --backends).")
 @click.option("--out", "out", default=None,
               help="JSON output path or s3:// URI [default: bench-results/generate.json, "
                    "or generate-scale.json with --scale].")
-def command(n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, scale, num_cpus,
-            out):
+def command(n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, scale,
+            single_shard, resume, backend, backends, rows_per_file, num_cpus, out):
     """Triplets/s of batched vs one-at-a-time transformers generation (or, with --scale, of
-    the whole stage at growing pair counts, with peak memory)."""
+    the whole stage at growing pair counts, with peak memory; with --backends, of the whole
+    stage with each backend)."""
+    if resume:
+        from vdgray.bench.generate_resume import run_resume
+
+        with tempfile.TemporaryDirectory() as tmp:
+            rows, meta = run_resume(resume, _model_dir(model, tmp, lm_hidden, lm_layers),
+                                    num_cpus=num_cpus, backend=backend)
+        report("generate-resume", rows, out or "bench-results/generate-resume.json",
+               meta={"model": model or f"random VDG (LM {lm_hidden}x{lm_layers})", **meta})
+        return
+    if backends:
+        _backends(backends, n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads,
+                  num_cpus, rows_per_file, out or "bench-results/generate-backends.json")
+        return
     if scale:
         _scale(scale, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, num_cpus,
-               out or "bench-results/generate-scale.json")
+               out or "bench-results/generate-scale.json", single_shard)
         return
     out = out or "bench-results/generate.json"
     from vdgray.bench.embed import synthetic_pngs
@@ -82,7 +111,8 @@ def command(n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads,
                                         "speedup": round(single / batched, 2)})
 
 
-def _scale(scale, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, num_cpus, out):
+def _scale(scale, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, num_cpus, out,
+           single_shard=False):
     from vdgray.bench.generate_scale import run_scale
 
     try:
@@ -94,11 +124,36 @@ def _scale(scale, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threa
         raise click.BadParameter(f"{scale!r}: expected positive pair counts", param_hint="--scale")
     with tempfile.TemporaryDirectory() as tmp:
         rows = run_scale(sizes, _model_dir(model, tmp, lm_hidden, lm_layers), num_cpus=num_cpus,
-                         batch_size=batch_size, max_new_tokens=max_new_tokens, threads=threads)
+                         batch_size=batch_size, max_new_tokens=max_new_tokens, threads=threads,
+                         single_shard=single_shard)
     first, last = rows[0], rows[-1]
     report("generate-scale", rows, out, meta={
         "model": model or f"random VDG (LM {lm_hidden}x{lm_layers})",
         "max_new_tokens": max_new_tokens, "batch_size": batch_size, "ray_num_cpus": num_cpus,
-        "pairs_growth": round(last["pairs"] / first["pairs"], 2),
+        "single_shard": single_shard, "pairs_growth": round(last["pairs"] / first["pairs"], 2),
         "driver_rss_growth": round(last["driver_peak_rss_mb"] / first["driver_peak_rss_mb"], 3),
         "workers_rss_growth": round(last["workers_peak_rss_mb"] / first["workers_peak_rss_mb"], 3)})
+
+
+def _backends(backends, n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads,
+              num_cpus, rows_per_file, out):
+    from vdgray.bench.generate_backends import run_backends
+
+    names = [b.strip() for b in backends.split(",") if b.strip()]
+    bad = [b for b in names if b not in ("transformers", "vllm")]
+    if not names or bad:
+        raise click.BadParameter(f"{backends!r}: expected transformers and/or vllm",
+                                 param_hint="--backends")
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = run_backends(names, _model_dir(model, tmp, lm_hidden, lm_layers), n=n,
+                            num_cpus=num_cpus, batch_size=batch_size,
+                            max_new_tokens=max_new_tokens, threads=threads,
+                            rows_per_file=rows_per_file)
+    meta = {"model": model or f"random VDG (LM {lm_hidden}x{lm_layers})",
+            "max_new_tokens": max_new_tokens, "batch_size": batch_size,
+            "rows_per_file": rows_per_file, "ray_num_cpus": num_cpus}
+    by = {r["backend"]: r for r in rows}
+    if {"transformers", "vllm"} <= set(by):
+        meta["vllm_vs_transformers"] = round(
+            by["vllm"]["triplets_per_s"] / max(by["transformers"]["triplets_per_s"], 1e-9), 2)
+    report("generate-backends", rows, out, meta=meta)

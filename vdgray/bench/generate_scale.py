@@ -37,12 +37,16 @@ class RssSampler:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _workers_rss(self) -> int:
+        """`ray::` workers and their own children (a vLLM engine is a child of its actor)."""
         import psutil
+
+        def is_worker(p) -> bool:
+            return p.name().startswith("ray::") or " ".join(p.cmdline()[:1]).startswith("ray::")
 
         total = 0
         for p in self._me.children(recursive=True):
             try:
-                if p.name().startswith("ray::") or " ".join(p.cmdline()[:1]).startswith("ray::"):
+                if is_worker(p) or any(is_worker(a) for a in p.parents()):
                     total += p.memory_info().rss
             except psutil.Error:
                 continue
@@ -63,8 +67,10 @@ class RssSampler:
         self._thread.join()
 
 
-def write_inputs(root: str, n_pairs: int, n_images: int, model_dir: str) -> dict:
-    """A gallery of `n_images` PNGs, `n_pairs` distinct ordered pairs over it, and the model."""
+def write_inputs(root: str, n_pairs: int, n_images: int, model_dir: str,
+                 shard_rows: int = PAIRS_PER_SHARD) -> dict:
+    """A gallery of `n_images` PNGs, `n_pairs` distinct ordered pairs over it in shards of
+    `shard_rows` (`vdgray mine` writes one shard per run), and the model."""
     from vdgray.bench.embed import synthetic_pngs
     from vdgray.models.checkpoint import upload_dir
     from vdgray.stages.mine import PAIRS_SCHEMA, pair_ids
@@ -85,14 +91,14 @@ def write_inputs(root: str, n_pairs: int, n_images: int, model_dir: str) -> dict
     tgt = np.where(off >= ref, off + 1, off)
     pairs = storage.join(root, "pairs")
     files = []
-    for s in range(0, n_pairs, PAIRS_PER_SHARD):
-        refs = [ids[i] for i in ref[s:s + PAIRS_PER_SHARD]]
-        tgts = [ids[i] for i in tgt[s:s + PAIRS_PER_SHARD]]
+    for s in range(0, n_pairs, shard_rows):
+        refs = [ids[i] for i in ref[s:s + shard_rows]]
+        tgts = [ids[i] for i in tgt[s:s + shard_rows]]
         name = f"part-{len(files):05d}.parquet"
         storage.write_parquet(storage.join(pairs, name), pa.table({
             "pair_id": pair_ids(refs, tgts), "reference_id": refs, "target_id": tgts,
             "similarity": pa.array([0.5] * len(refs), pa.float32()),
-            "group_id": pa.array(ref[s:s + PAIRS_PER_SHARD], pa.int64())}, schema=PAIRS_SCHEMA))
+            "group_id": pa.array(ref[s:s + shard_rows], pa.int64())}, schema=PAIRS_SCHEMA))
         files.append(name)
     manifest.write_manifest(pairs, stage="pairs", files=files)
     vdg = storage.join(root, "vdg")
@@ -101,8 +107,9 @@ def write_inputs(root: str, n_pairs: int, n_images: int, model_dir: str) -> dict
 
 
 def run_scale(sizes: list[int], model_dir: str, *, num_cpus: int, batch_size: int,
-              max_new_tokens: int, threads: int | None) -> list[dict]:
-    """One `generate` run per size on a fresh local Ray; a row of throughput and peak RSS each."""
+              max_new_tokens: int, threads: int | None, single_shard: bool = False) -> list[dict]:
+    """One `generate` run per size on a fresh local Ray; a row of throughput and peak RSS each
+    (`single_shard`: all pairs in one shard, as `vdgray mine` writes them)."""
     import ray
 
     from vdgray.config import load_config
@@ -112,7 +119,8 @@ def run_scale(sizes: list[int], model_dir: str, *, num_cpus: int, batch_size: in
     rows = []
     for n in sizes:
         with tempfile.TemporaryDirectory() as root:
-            paths = write_inputs(root, n, n_images, model_dir)
+            paths = write_inputs(root, n, n_images, model_dir,
+                                 shard_rows=n if single_shard else PAIRS_PER_SHARD)
             sets = {**paths, "output": os.path.join(root, "triplets"), "batch_size": batch_size,
                     "block_rows": max(batch_size, 256), "sampling.max_new_tokens": max_new_tokens,
                     "ray.num_cpus": num_cpus, "num_cpus_per_actor": 1.0}
@@ -129,7 +137,8 @@ def run_scale(sizes: list[int], model_dir: str, *, num_cpus: int, batch_size: in
                 ray.shutdown()
             wall = time.perf_counter() - t0
             filtered = sum(v for k, v in summary.items() if k.startswith("removed_"))
-            rows.append({"pairs": n, "triplets": summary["triplets"], "filtered": filtered,
+            rows.append({"pairs": n, "shards": len(manifest.dataset_files(paths["pairs"], stage="pairs")),
+                         "triplets": summary["triplets"], "filtered": filtered,
                          "failures": summary["failures"], "wall_s": round(wall, 1),
                          "pairs_per_s": round(n / summary["wall_time_s"], 1),
                          "triplets_per_s": summary["triplets_per_s"],

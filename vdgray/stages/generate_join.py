@@ -104,11 +104,23 @@ def _datasource_cls():
 
 def read_pairs(units: list[tuple[str, int]], generator: str, block_rows: int,
                num_cpus: float = 0.25):
-    """A Ray Dataset of (triplet_id, pair_id, reference_id, target_id) over `units`."""
+    """A Ray Dataset of (triplet_id, pair_id, reference_id, target_id) over `units`, in
+    blocks of about `block_rows`.
+
+    Why the block count is given: a pairs shard is one read task, and Ray Data merges a read
+    task's output into one block (up to 128 MiB, about a million pairs), so one large shard
+    from `vdgray mine` went through the whole pipeline as one block: images joined, deltas
+    generated and nothing committed until the end of the run. Asking for more blocks than
+    there are read tasks makes Ray Data split each task's output inside the task (no extra
+    operator), so blocks of `block_rows` flow and are committed through the run."""
+    import math
+
     import ray.data
 
+    blocks = sum(math.ceil(n / block_rows) for _, n in units)
     return ray.data.read_datasource(_datasource_cls()(units, generator, block_rows),
-                                    override_num_blocks=max(1, len(units)), num_cpus=num_cpus)
+                                    override_num_blocks=max(1, len(units), blocks),
+                                    num_cpus=num_cpus)
 
 
 class GalleryIndex:

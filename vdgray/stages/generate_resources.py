@@ -23,7 +23,8 @@ CHECKPOINT_FILTER_ACTORS = 1  # run() pins the pool to this many actors
 
 @dataclass(frozen=True)
 class CpuPlan:
-    """Least CPUs the pipeline holds at once: actor pools at their minimum size + 1 read + 1 write."""
+    """Least CPUs the pipeline holds at once: actor pools at their minimum size + 2 tasks (a
+    read, and one of the short ones: block cutting, writes, vLLM's request and output maps)."""
 
     lookup: float
     generator: float
@@ -37,11 +38,11 @@ class CpuPlan:
 
 
 def cpu_plan(*, join_concurrency: int, join_num_cpus: float, num_cpus_per_actor: float,
-             vllm: bool, resuming: bool) -> CpuPlan:
-    """The CPU reservations of one run (vLLM engine actors are sized by Ray Data LLM: not counted)."""
+             resuming: bool) -> CpuPlan:
+    """The CPU reservations of one run (with vllm, the generator is the engine's bundle)."""
     return CpuPlan(
         lookup=join_concurrency * join_num_cpus,
-        generator=0.0 if vllm else num_cpus_per_actor,
+        generator=num_cpus_per_actor,
         delta_filter=join_num_cpus,
         tasks=2 * join_num_cpus,
         checkpoint_filter=CHECKPOINT_FILTER_ACTORS * CHECKPOINT_FILTER_CPUS if resuming else 0.0)

@@ -1,115 +1,161 @@
-"""The vLLM backend of `vdgray generate`, through Ray Data LLM (GPU clusters).
+"""The vLLM backend of `vdgray generate`, through Ray Data LLM, on GPUs or on CPUs.
 
 `ray.data.llm.build_processor(vLLMEngineProcessorConfig(...))` turns a Dataset of request
-rows into generated rows. Each request is the shared VDG prompt as ONE chat message whose
-two image parts are the reference and the target (OpenAI `image_url` parts with PNG/JPEG
-data URIs, which vLLM's chat parser accepts); the exported directory's processor carries
-the chat template that renders them back to exactly `build_prompt()`. Sampling parameters
-are per row (`sampling_params`), the engine is told `limit_mm_per_prompt={"image": 2}`.
-Columns other than the images ride through to `postprocess`, so `triplet_id` reaches the
-sink as job-level checkpointing requires.
+rows into generated rows. Each request is the exact prompt the transformers backend and the
+training use (`build_prompt()`, two image placeholders) plus the two decoded images as vLLM
+`multimodal_data`, so Ray Data LLM's chat-template, tokenize and detokenize stages (one actor
+pool each) are not needed: the engine tokenizes, runs the LLaVA processor on the images and
+detokenizes itself. Sampling is per row, seeded from the config seed and the row's
+`triplet_id` (`batch_seed`), so a delta does not depend on how rows were batched or retried.
 
-The request and config mapping are plain functions, unit-tested without vLLM; the engine
-itself only runs where vLLM and a GPU are installed (tests/gpu).
+Ray Data LLM gives each engine a bundle of one GPU unless told otherwise; `engine_plan`
+gives it CPU bundles (`placement_group_config`) where no GPU is used, with vLLM's CPU settings
+(KV cache space, thread binding) as the engine actor's environment. Columns other than the
+request ride through the engine to `postprocess`, so `triplet_id` reaches the sink as
+job-level checkpointing requires, and the reference image can reach a retriever filter.
+
+vLLM's CPU attention serves only some head sizes; `check_servable` refuses a model whose
+language model has another one before any work starts.
 """
 
 from __future__ import annotations
 
-import base64
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from vdgray.models.vdg.prompt import prompt_parts
+from vdgray.errors import ConfigError
+from vdgray.models.vdg.prompt import build_prompt
+from vdgray.stages.generate_backends import batch_seed
 
 PASS_COLUMNS = ("triplet_id", "pair_id", "reference_id", "target_id")
+# vLLM 0.29's CPU attention backend (cpu_attn): the head sizes it has kernels for
+CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256)
 
 
-def _mime(data: bytes) -> str:
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image/png"
-    if data[:3] == b"\xff\xd8\xff":
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return "application/octet-stream"
-
-
-def data_uri(data: bytes) -> str:
-    """An image as a base64 data URI (what an OpenAI `image_url` part carries)."""
-    return f"data:{_mime(data)};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def chat_request(reference: bytes, target: bytes) -> list[dict]:
-    """The VDG prompt as one user message: the shared text parts, the two images in order."""
-    images = iter((reference, target))
-    content = []
-    for part in prompt_parts():
-        if part["type"] == "image":
-            content.append({"type": "image_url", "image_url": {"url": data_uri(next(images))}})
-        else:
-            content.append(dict(part))
-    return [{"role": "user", "content": content}]
-
-
-def sampling_params(temperature: float, top_k: int, max_new_tokens: int, do_sample: bool,
-                    seed: int | None = None) -> dict:
+def sampling_params(temperature: float, top_k: int, max_new_tokens: int, do_sample: bool) -> dict:
     """vLLM SamplingParams fields for the configured decoding (greedy = temperature 0)."""
-    params = {"max_tokens": int(max_new_tokens)}
+    params: dict = {"max_tokens": int(max_new_tokens)}
     if do_sample:
         params.update(temperature=float(temperature), top_k=int(top_k))
     else:
         params.update(temperature=0.0)
-    if seed is not None:
-        params["seed"] = int(seed)
     return params
 
 
 class RequestBuilder:
-    """Row preprocess for build_processor: pair row with image bytes -> vLLM request row."""
+    """Row preprocess for build_processor: a pair row with image bytes -> a vLLM request row."""
 
-    def __init__(self, sampling: dict):
+    def __init__(self, sampling: dict, seed: int, keep_reference_image: bool = False):
         self.sampling = dict(sampling)
+        self.seed = int(seed)
+        self.keep_reference_image = bool(keep_reference_image)
+        self.prompt = build_prompt()
 
     def __call__(self, row: dict) -> dict:
+        from vdgray.models.encoders import decode_image
+
         out = {k: row[k] for k in PASS_COLUMNS if k in row}
-        out["messages"] = chat_request(bytes(row["reference_image"]), bytes(row["target_image"]))
-        out["sampling_params"] = dict(self.sampling)
+        reference = bytes(row["reference_image"])
+        out["prompt"] = self.prompt
+        out["multimodal_data"] = {"image": [decode_image(reference),
+                                            decode_image(bytes(row["target_image"]))]}
+        params = dict(self.sampling)
+        if params.get("temperature", 0.0) > 0.0:
+            params["seed"] = batch_seed(self.seed, [str(row["triplet_id"])])
+        out["sampling_params"] = params
+        if self.keep_reference_image:
+            out["reference_image"] = reference
         return out
 
 
 def postprocess(row: dict) -> dict:
     """Engine output row -> the generated-rows shape the filter stage expects."""
-    out = {k: row[k] for k in PASS_COLUMNS if k in row}
+    out = {k: row[k] for k in (*PASS_COLUMNS, "reference_image") if k in row}
     out["text"] = str(row.get("generated_text") or "").strip()
     return out
 
 
-def processor_config_kwargs(model_dir: str, *, batch_size: int, concurrency: int,
-                            accelerator_type: str | None, max_model_len: int,
-                            engine_kwargs: dict | None = None) -> dict:
+def lm_head_size(model_dir: str | Path) -> tuple[int, str]:
+    """(attention head size of the VDG's language model, the config keys it comes from)."""
+    path = Path(model_dir) / "config.json"
+    cfg = json.loads(path.read_text())
+    text = cfg.get("text_config") or {}
+    if text.get("head_dim"):
+        return int(text["head_dim"]), f"{path}: text_config.head_dim"
+    return (int(text["hidden_size"]) // int(text["num_attention_heads"]),
+            f"{path}: text_config.hidden_size / text_config.num_attention_heads")
+
+
+def check_servable(model_dir: str | Path, *, on_gpu: bool) -> None:
+    """Refuse (ConfigError naming the keys) a model vLLM's CPU attention cannot serve."""
+    if on_gpu:
+        return
+    size, keys = lm_head_size(model_dir)
+    if size not in CPU_HEAD_SIZES:
+        raise ConfigError(
+            f"{keys} gives head size {size}; vLLM on CPU serves only head sizes "
+            f"{', '.join(map(str, CPU_HEAD_SIZES))} (use backend=transformers, or a model whose "
+            "hidden size / heads is one of them: vdg-assemble lm_hidden / lm_heads)")
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """Where and how one vLLM engine runs: its Ray bundle, engine kwargs and environment."""
+
+    bundle: dict
+    engine_kwargs: dict
+    env_vars: dict = field(default_factory=dict)
+
+
+def engine_plan(*, on_gpu: bool, num_cpus: float, dtype: str, enforce_eager: bool | None,
+                max_model_len: int | None, cpu_kvcache_gb: int, cpu_threads_bind: str,
+                engine_kwargs: dict | None = None) -> EnginePlan:
+    """The engine of a GPU run (1 GPU per engine, bf16) or a CPU run (CPU bundle, float32)."""
+    kwargs: dict = {"limit_mm_per_prompt": {"image": 2}}
+    if max_model_len:
+        kwargs["max_model_len"] = int(max_model_len)
+    # the transformers backend's dtypes: bf16 on a GPU, float32 on CPUs
+    kwargs["dtype"] = dtype if dtype != "auto" else ("bfloat16" if on_gpu else "float32")
+    kwargs["enforce_eager"] = (not on_gpu) if enforce_eager is None else bool(enforce_eager)
+    kwargs.update(engine_kwargs or {})
+    if on_gpu:
+        return EnginePlan(bundle={"GPU": 1, "CPU": float(num_cpus)}, engine_kwargs=kwargs)
+    env = {"VLLM_CPU_KVCACHE_SPACE": str(int(cpu_kvcache_gb)),
+           "VLLM_CPU_OMP_THREADS_BIND": cpu_threads_bind}
+    # GPU 0 said explicitly: Ray Data LLM's default engine bundle holds one GPU
+    return EnginePlan(bundle={"CPU": float(num_cpus), "GPU": 0}, engine_kwargs=kwargs, env_vars=env)
+
+
+def processor_config_kwargs(model_dir: str, plan: EnginePlan, *, batch_size: int,
+                            concurrency: int, accelerator_type: str | None) -> dict:
     """Keyword arguments of `vLLMEngineProcessorConfig` for an exported VDG directory."""
-    engine = {"limit_mm_per_prompt": {"image": 2}, "max_model_len": int(max_model_len),
-              **(engine_kwargs or {})}
     kwargs = {
         "model_source": str(model_dir),
-        "engine_kwargs": engine,
+        "engine_kwargs": dict(plan.engine_kwargs),
         "batch_size": int(batch_size),
         "concurrency": int(concurrency),
-        "prepare_multimodal_stage": {
-            "enabled": True,
-            "model_config_kwargs": {"limit_mm_per_prompt": {"image": 2}},
-            "chat_template_content_format": "openai",
-        },
-        "chat_template_stage": True,
-        "tokenize_stage": True,
-        "detokenize_stage": True,
+        "placement_group_config": {"bundles": [dict(plan.bundle)]},
+        # the prompt is built by RequestBuilder; the engine tokenizes and detokenizes
+        "chat_template_stage": False,
+        "tokenize_stage": False,
+        "detokenize_stage": False,
+        "prepare_multimodal_stage": False,
+        "log_engine_metrics": False,
     }
+    if plan.env_vars:
+        kwargs["runtime_env"] = {"env_vars": dict(plan.env_vars)}
     if accelerator_type:
         kwargs["accelerator_type"] = accelerator_type
     return kwargs
 
 
-def build_vllm_processor(model_dir: str, sampling: dict, **config_kwargs):
+def build_vllm_processor(model_dir: str, plan: EnginePlan, request: RequestBuilder, *,
+                         map_num_cpus: float, **config_kwargs):
     """A Ray Data LLM processor (Dataset -> Dataset) generating deltas with vLLM."""
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
-    config = vLLMEngineProcessorConfig(**processor_config_kwargs(model_dir, **config_kwargs))
-    return build_processor(config, preprocess=RequestBuilder(sampling), postprocess=postprocess)
+    config = vLLMEngineProcessorConfig(**processor_config_kwargs(model_dir, plan, **config_kwargs))
+    light = {"num_cpus": float(map_num_cpus)}
+    return build_processor(config, preprocess=request, postprocess=postprocess,
+                           preprocess_map_kwargs=light, postprocess_map_kwargs=light)

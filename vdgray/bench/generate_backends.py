@@ -1,0 +1,92 @@
+"""`vdgray bench generate --backends transformers,vllm`: the whole `vdgray generate` stage
+with each backend on the same exported VDG and the same pairs, in one run.
+
+Why: vLLM is what clusters generate millions of triplets with; this says what it buys over the
+batched transformers backend on the machine at hand. Each backend runs on its own fresh local
+Ray (same CPUs) from the same inputs (`generate_scale.write_inputs`), and reports triplets/s
+of the stage, the time to its first committed shard (`rows_per_file` triplets: what a killed
+run would keep), and peak memory of the driver and of every Ray worker with its children (a
+vLLM engine runs in a child process of its Ray actor).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+from vdgray import storage
+from vdgray.bench.generate_scale import RssSampler, write_inputs
+
+
+class FirstCommit:
+    """Seconds from start until the first committed checkpoint file appears under `output`."""
+
+    def __init__(self, output: str, interval_s: float = 0.2):
+        self._dir = storage.join(output, "_checkpoint")
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self.seconds: float | None = None
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set() and self.seconds is None:
+            try:
+                files = storage.list_files(self._dir, suffix=".parquet")
+            except Exception:
+                files = []
+            if any(not f.endswith(".pending.parquet") for f in files):
+                self.seconds = time.perf_counter() - self._t0
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> FirstCommit:
+        self._t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_backends(backends: list[str], model_dir: str, *, n: int, num_cpus: int,
+                 batch_size: int, max_new_tokens: int, threads: int | None,
+                 rows_per_file: int) -> list[dict]:
+    """One `generate` run per backend on the same inputs; a row of throughput and memory each."""
+    import ray
+
+    from vdgray.config import load_config
+    from vdgray.stages.generate import GenerateConfig, run
+
+    rows = []
+    with tempfile.TemporaryDirectory() as root:
+        paths = write_inputs(root, n, int(np.ceil(np.sqrt(n))) + 2, model_dir)
+        for backend in backends:
+            output = os.path.join(root, f"triplets-{backend}")
+            sets = {**paths, "output": output, "backend": backend, "batch_size": batch_size,
+                    "block_rows": max(batch_size, 256), "rows_per_file": rows_per_file,
+                    "sampling.max_new_tokens": max_new_tokens, "ray.num_cpus": num_cpus,
+                    "num_cpus_per_actor": 1.0}
+            if threads and backend == "transformers":
+                sets["torch_threads"] = threads
+            cfg = load_config(GenerateConfig, None, [f"{k}={v}" for k, v in sets.items()])
+            if ray.is_initialized():
+                ray.shutdown()
+            t0 = time.perf_counter()
+            try:
+                with RssSampler() as rss, FirstCommit(output) as first:
+                    summary = run(cfg)
+            finally:
+                ray.shutdown()
+            wall = time.perf_counter() - t0
+            rows.append({"backend": backend, "pairs": n, "triplets": summary["triplets"],
+                         "wall_s": round(wall, 1),
+                         "triplets_per_s": summary["triplets_per_s"],
+                         "first_commit_s": None if first.seconds is None else round(first.seconds, 1),
+                         "driver_peak_rss_mb": round(rss.driver_peak / 2**20, 1),
+                         "workers_peak_rss_mb": round(rss.workers_peak / 2**20, 1)})
+    return rows
