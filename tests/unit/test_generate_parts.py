@@ -234,14 +234,14 @@ def test_vllm_config_mapping_builds_a_real_processor_config():
     plan = engine_plan(on_gpu=False, num_cpus=0.5, dtype="auto", enforce_eager=None,
                        max_model_len=256, cpu_kvcache_gb=1, cpu_threads_bind="auto")
     kw = processor_config_kwargs("/models/vdg", plan, batch_size=32, concurrency=2,
-                                 accelerator_type=None)
+                                 accelerator_type=None, max_tasks_in_flight=2)
     assert kw["placement_group_config"] == {"bundles": [{"CPU": 0.5, "GPU": 0}]}
     assert kw["runtime_env"] == {"env_vars": plan.env_vars}
     assert not any(kw[k] for k in ("chat_template_stage", "tokenize_stage", "detokenize_stage",
                                    "prepare_multimodal_stage"))
     llm = pytest.importorskip("ray.data.llm")
     cfg = llm.vLLMEngineProcessorConfig(**kw)  # the documented config accepts every field
-    assert cfg.batch_size == 32
+    assert cfg.batch_size == 32 and cfg.max_tasks_in_flight_per_actor == 2
     assert cfg.placement_group_config["bundles"] == [{"CPU": 0.5, "GPU": 0}]
 
 

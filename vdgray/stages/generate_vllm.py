@@ -128,7 +128,8 @@ def engine_plan(*, on_gpu: bool, num_cpus: float, dtype: str, enforce_eager: boo
 
 
 def processor_config_kwargs(model_dir: str, plan: EnginePlan, *, batch_size: int,
-                            concurrency: int, accelerator_type: str | None) -> dict:
+                            concurrency: int, accelerator_type: str | None,
+                            max_tasks_in_flight: int | None = None) -> dict:
     """Keyword arguments of `vLLMEngineProcessorConfig` for an exported VDG directory."""
     kwargs = {
         "model_source": str(model_dir),
@@ -143,6 +144,10 @@ def processor_config_kwargs(model_dir: str, plan: EnginePlan, *, batch_size: int
         "prepare_multimodal_stage": False,
         "log_engine_metrics": False,
     }
+    if max_tasks_in_flight:
+        # Ray Data's default (2 x max_concurrent_batches) sends blocks as fast as it can: they
+        # then finish, and commit, together near the end of a short run
+        kwargs["max_tasks_in_flight_per_actor"] = int(max_tasks_in_flight)
     if plan.env_vars:
         kwargs["runtime_env"] = {"env_vars": dict(plan.env_vars)}
     if accelerator_type:
