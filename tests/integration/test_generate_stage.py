@@ -300,8 +300,11 @@ def test_one_large_pairs_shard_commits_as_it_goes_and_the_resume_does_only_the_r
     r = subprocess.run(args, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     doc = manifest.read_manifest(output, stage="triplets")
-    assert doc["resumed"] is True and doc["counts"]["triplets"] == n
-    table = _read_back_with_boto3(output)
-    ids = table.column("triplet_id").to_pylist()
-    assert len(ids) == len(set(ids)) == n
+    c = doc["counts"]
+    assert doc["resumed"] is True and c["failures"] == 0
+    # filters off still drops empty deltas (the random VDG writes a few)
+    removed = sum(v for k, v in c.items() if k.startswith("removed_"))
+    assert c["triplets"] + removed == n and c["triplets"] > n // 2
+    ids = _read_back_with_boto3(output).column("triplet_id").to_pylist()
+    assert len(ids) == len(set(ids)) == c["triplets"]
     assert kept <= set(ids)
