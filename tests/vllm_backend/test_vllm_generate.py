@@ -21,6 +21,8 @@ from vdgray import manifest, storage
 from vdgray.config import load_config
 from vdgray.stages.generate import GenerateConfig, data_files, run
 
+# (this folder is not named `vllm`: pytest puts tests/ on sys.path, where a folder of that
+# name would import as an empty namespace package wherever vLLM is not installed)
 vllm = pytest.importorskip("vllm")
 
 pytestmark = [pytest.mark.vllm, pytest.mark.integration]
