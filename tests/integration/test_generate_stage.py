@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from killed_job import MAIN, committed, kill_after_first_commit
 
 from vdgray import manifest, storage
 from vdgray.config import load_config
@@ -140,21 +139,6 @@ def test_generate_to_s3_writes_the_contract_and_lists_failures(inputs, ray_sessi
         run(cfg)
 
 
-_MAIN = textwrap.dedent("""
-    import sys
-    import ray
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             object_store_memory=200_000_000, log_to_driver=False)
-    from vdgray.stages.generate import command
-    command.main(sys.argv[1:], standalone_mode=True)
-""")
-
-
-def _committed(output: str) -> int:
-    files = storage.list_files(storage.join(output, "_checkpoint"), suffix=".parquet")
-    return len([f for f in files if not f.endswith(".pending.parquet")])
-
-
 # Ray Data adds a checkpoint filter actor (1 CPU, not configurable) on resume; with this and
 # the generator at 0.5 CPU, light steps at 0.1 CPU leave room for the read and write tasks on
 # the 2-CPU test cluster (the stage refuses plans that cannot fit: see generate_resources).
@@ -174,32 +158,13 @@ def kill_output(request, tmp_path):
 def test_killed_job_resumes_with_each_triplet_exactly_once(inputs, kill_output, tmp_path, request):
     output = kill_output
     script = tmp_path / "gen_main.py"
-    script.write_text(_MAIN)
+    script.write_text(MAIN)
     args = [sys.executable, str(script)]
     for o in _overrides(inputs, output, **_SLOW):
         args += ["--set", o]
-    log = tmp_path / "gen_main.log"
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen(args, env=dict(os.environ), start_new_session=True,
-                                stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None and _committed(output) < 1:
-            time.sleep(0.1)
-        # Freeze the whole job (driver, raylet, GCS, workers) the moment a commit shows, so
-        # a starved test process cannot let it run on to the end before the kill lands.
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGSTOP)
-        assert proc.poll() is None, ("the job finished before it could be killed:\n"
-                                     + log.read_text(errors="replace")[-3000:])
-        assert _committed(output) >= 1, "no committed checkpoint within the time limit"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    kill_after_first_commit(args, output, tmp_path / "gen_main.log", timeout_s=300)
     assert not manifest.is_complete(output)
-    done_before = _committed(output)
+    done_before = committed(output)
     assert done_before > 0
     request.getfixturevalue("ray_session")  # this test's own Ray is gone before the shared one starts
     # Same generator settings (the run state must match); bigger batches finish the rest sooner.
@@ -231,7 +196,7 @@ def _kill_own_worker(title: str, output: str, killed: list, stop: threading.Even
 
     me = psutil.Process()
     while not stop.is_set():
-        if _committed(output) >= 1:
+        if committed(output) >= 1:
             for p in me.children(recursive=True):  # our raylet's workers only
                 try:
                     if title in " ".join(p.cmdline()):
@@ -277,22 +242,7 @@ def test_one_large_pairs_shard_commits_as_it_goes_and_the_resume_does_only_the_r
     args = [str(BIN / "vdgray"), "generate"]
     for k, v in sets.items():
         args += ["--set", f"{k}={v}"]
-    log = tmp_path / "one-shard.log"
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen(args, start_new_session=True, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 400
-        while time.time() < deadline and proc.poll() is None and _committed(output) < 1:
-            time.sleep(0.1)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGSTOP)
-        assert proc.poll() is None, ("the job finished before it could be killed:\n"
-                                     + log.read_text(errors="replace")[-3000:])
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    kill_after_first_commit(args, output, tmp_path / "one-shard.log", timeout_s=400)
     kept = {tid for f in data_files(output)
             for tid in storage.read_parquet(storage.join(output, f),
                                             columns=["triplet_id"]).column(0).to_pylist()}

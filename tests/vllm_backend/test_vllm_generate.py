@@ -8,14 +8,12 @@ The `vllm` tier: `bash scripts/test.sh --vllm` builds its environment (.venv-vll
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 
 import pyarrow as pa
 import pytest
+from killed_job import MAIN, committed, kill_after_first_commit
 
 from vdgray import manifest, storage
 from vdgray.config import load_config
@@ -113,21 +111,6 @@ def test_sampled_vllm_deltas_are_reproducible_with_the_same_seed(world_vdg, tmp_
     assert any(by_pair[p] != t for p, t in other.values())
 
 
-_MAIN = textwrap.dedent("""
-    import sys
-    import ray
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             object_store_memory=300_000_000, log_to_driver=False)
-    from vdgray.stages.generate import command
-    command.main(sys.argv[1:], standalone_mode=True)
-""")
-
-
-def _committed(output: str) -> int:
-    files = storage.list_files(storage.join(output, "_checkpoint"), suffix=".parquet")
-    return len([f for f in files if not f.endswith(".pending.parquet")])
-
-
 def test_killed_vllm_job_resumes_with_each_triplet_exactly_once(world_vdg, tmp_path, request):
     """kill -9 of the whole job once a batch is committed; the re-run with the same settings
     writes every triplet exactly once, and the ids equal the transformers backend's."""
@@ -135,32 +118,15 @@ def test_killed_vllm_job_resumes_with_each_triplet_exactly_once(world_vdg, tmp_p
     output = str(tmp_path / "killed")
     small = {"backend": "vllm", "batch_size": 2, "block_rows": 2, "rows_per_file": 2}
     script = tmp_path / "gen_main.py"
-    script.write_text(_MAIN)
+    script.write_text(MAIN)
     args = [sys.executable, str(script)]
     for o in _overrides(w, output, **small):
         args += ["--set", o]
-    log = tmp_path / "gen_main.log"
     ray_session = request.getfixturevalue("ray_session")
     ray_session.shutdown()  # the job starts its own Ray; the shared one comes back after
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen(args, env=dict(os.environ), start_new_session=True,
-                                stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 400
-        while time.time() < deadline and proc.poll() is None and _committed(output) < 1:
-            time.sleep(0.1)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGSTOP)
-        assert proc.poll() is None, ("the job finished before it could be killed:\n"
-                                     + log.read_text(errors="replace")[-3000:])
-        assert _committed(output) >= 1, "no committed checkpoint within the time limit"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    kill_after_first_commit(args, output, tmp_path / "gen_main.log", timeout_s=400)
     assert not manifest.is_complete(output)
-    before = _committed(output)
+    before = committed(output)
     ray_session.init(address="local", num_cpus=2, include_dashboard=False,
                      object_store_memory=1_000_000_000, log_to_driver=False)
     summary = run(load_config(GenerateConfig, None, _overrides(w, output, **small)))

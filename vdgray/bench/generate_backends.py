@@ -18,15 +18,15 @@ import time
 
 import numpy as np
 
-from vdgray import storage
-from vdgray.bench.generate_scale import RssSampler, write_inputs
+from vdgray.bench.generate_scale import run_fresh, write_inputs
+from vdgray.stages.generate import committed_checkpoints
 
 
 class FirstCommit:
     """Seconds from start until the first committed checkpoint file appears under `output`."""
 
     def __init__(self, output: str, interval_s: float = 0.2):
-        self._dir = storage.join(output, "_checkpoint")
+        self._output = output
         self._interval = interval_s
         self._stop = threading.Event()
         self.seconds: float | None = None
@@ -36,10 +36,10 @@ class FirstCommit:
     def _loop(self) -> None:
         while not self._stop.is_set() and self.seconds is None:
             try:
-                files = storage.list_files(self._dir, suffix=".parquet")
-            except Exception:
-                files = []
-            if any(not f.endswith(".pending.parquet") for f in files):
+                done = committed_checkpoints(self._output)
+            except Exception:  # the output is not there yet
+                done = 0
+            if done:
                 self.seconds = time.perf_counter() - self._t0
             self._stop.wait(self._interval)
 
@@ -57,11 +57,6 @@ def run_backends(backends: list[str], model_dir: str, *, n: int, num_cpus: int,
                  batch_size: int, max_new_tokens: int, threads: int | None,
                  rows_per_file: int) -> list[dict]:
     """One `generate` run per backend on the same inputs; a row of throughput and memory each."""
-    import ray
-
-    from vdgray.config import load_config
-    from vdgray.stages.generate import GenerateConfig, run
-
     rows = []
     with tempfile.TemporaryDirectory() as root:
         paths = write_inputs(root, n, int(np.ceil(np.sqrt(n))) + 2, model_dir)
@@ -73,16 +68,8 @@ def run_backends(backends: list[str], model_dir: str, *, n: int, num_cpus: int,
                     "num_cpus_per_actor": 1.0}
             if threads and backend == "transformers":
                 sets["torch_threads"] = threads
-            cfg = load_config(GenerateConfig, None, [f"{k}={v}" for k, v in sets.items()])
-            if ray.is_initialized():
-                ray.shutdown()
-            t0 = time.perf_counter()
-            try:
-                with RssSampler() as rss, FirstCommit(output) as first:
-                    summary = run(cfg)
-            finally:
-                ray.shutdown()
-            wall = time.perf_counter() - t0
+            first = FirstCommit(output)
+            summary, wall, rss = run_fresh(sets, first)
             rows.append({"backend": backend, "pairs": n, "triplets": summary["triplets"],
                          "wall_s": round(wall, 1),
                          "triplets_per_s": summary["triplets_per_s"],

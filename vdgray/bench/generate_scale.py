@@ -106,15 +106,34 @@ def write_inputs(root: str, n_pairs: int, n_images: int, model_dir: str,
     return {"pairs": pairs, "gallery": gallery, "model": vdg}
 
 
-def run_scale(sizes: list[int], model_dir: str, *, num_cpus: int, batch_size: int,
-              max_new_tokens: int, threads: int | None, single_shard: bool = False) -> list[dict]:
-    """One `generate` run per size on a fresh local Ray; a row of throughput and peak RSS each
-    (`single_shard`: all pairs in one shard, as `vdgray mine` writes them)."""
+def run_fresh(sets: dict, *watchers) -> tuple[dict, float, RssSampler]:
+    """`vdgray generate` with `sets` on a fresh local Ray, under an RssSampler and any other
+    watchers (context managers); returns (summary, wall seconds, the sampler)."""
+    import contextlib
+
     import ray
 
     from vdgray.config import load_config
     from vdgray.stages.generate import GenerateConfig, run
 
+    cfg = load_config(GenerateConfig, None, [f"{k}={v}" for k, v in sets.items()])
+    if ray.is_initialized():
+        ray.shutdown()
+    t0 = time.perf_counter()
+    try:
+        with RssSampler() as rss, contextlib.ExitStack() as stack:
+            for watcher in watchers:
+                stack.enter_context(watcher)
+            summary = run(cfg)
+    finally:
+        ray.shutdown()
+    return summary, time.perf_counter() - t0, rss
+
+
+def run_scale(sizes: list[int], model_dir: str, *, num_cpus: int, batch_size: int,
+              max_new_tokens: int, threads: int | None, single_shard: bool = False) -> list[dict]:
+    """One `generate` run per size on a fresh local Ray; a row of throughput and peak RSS each
+    (`single_shard`: all pairs in one shard, as `vdgray mine` writes them)."""
     n_images = int(np.ceil(np.sqrt(max(sizes)))) + 2
     rows = []
     for n in sizes:
@@ -126,16 +145,7 @@ def run_scale(sizes: list[int], model_dir: str, *, num_cpus: int, batch_size: in
                     "ray.num_cpus": num_cpus, "num_cpus_per_actor": 1.0}
             if threads:
                 sets["torch_threads"] = threads
-            cfg = load_config(GenerateConfig, None, [f"{k}={v}" for k, v in sets.items()])
-            if ray.is_initialized():
-                ray.shutdown()
-            t0 = time.perf_counter()
-            try:
-                with RssSampler() as rss:
-                    summary = run(cfg)
-            finally:
-                ray.shutdown()
-            wall = time.perf_counter() - t0
+            summary, wall, rss = run_fresh(sets)
             filtered = sum(v for k, v in summary.items() if k.startswith("removed_"))
             rows.append({"pairs": n, "shards": len(manifest.dataset_files(paths["pairs"], stage="pairs")),
                          "triplets": summary["triplets"], "filtered": filtered,

@@ -90,6 +90,11 @@ class FilterConfig(_Section):
         None, description="`vdgray index` output of retriever_model over this stage's gallery.")
     retriever_top_k: int = Field(10, ge=1, description="Keep a triplet only if its target ranks below this.")
 
+    @property
+    def ranks_targets(self) -> bool:
+        """A retriever filter is on (it needs each row's reference image after generation)."""
+        return bool(self.retriever or self.retriever_model)
+
     @model_validator(mode="after")
     def _check_retriever(self):
         if (self.retriever_model is None) != (self.retriever_index is None):
@@ -194,6 +199,13 @@ def data_files(output: str) -> list[str]:
     return names
 
 
+def committed_checkpoints(output: str) -> int:
+    """Committed checkpoint files under `output` (Ray Data writes `*.pending.parquet` first):
+    each is a shard a killed run keeps."""
+    files = storage.list_files(storage.join(output, CHECKPOINT_DIR), suffix=".parquet")
+    return len([f for f in files if not f.endswith(".pending.parquet")])
+
+
 def _rows(uri: str) -> int:
     fs, path = storage.filesystem(uri)
     with fs.open_input_file(path) as fh:
@@ -272,7 +284,7 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: l
                 "model_uri": cfg.model, "batch_size": cfg.batch_size, "do_sample": s.do_sample,
                 "temperature": s.temperature, "top_k": s.top_k, "max_new_tokens": s.max_new_tokens,
                 "seed": s.seed, "num_threads": cfg.torch_threads,
-                "keep_reference_image": bool(cfg.filters.retriever or cfg.filters.retriever_model)}, **retries)
+                "keep_reference_image": cfg.filters.ranks_targets}, **retries)
     else:
         ds = _vllm_stage(cfg, ds)
     f = cfg.filters
@@ -304,7 +316,7 @@ def _vllm_stage(cfg: GenerateConfig, ds):
                        engine_kwargs=v.engine_kwargs)
     request = RequestBuilder(
         sampling_params(s.temperature, s.top_k, s.max_new_tokens, s.do_sample), s.seed,
-        keep_reference_image=bool(cfg.filters.retriever or cfg.filters.retriever_model))
+        keep_reference_image=cfg.filters.ranks_targets)
     processor = build_vllm_processor(
         str(local_model_dir(cfg.model)), plan, request, map_num_cpus=cfg.join_num_cpus,
         batch_size=cfg.batch_size, concurrency=cfg.concurrency,
