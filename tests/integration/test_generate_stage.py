@@ -139,13 +139,8 @@ def test_generate_to_s3_writes_the_contract_and_lists_failures(inputs, ray_sessi
         run(cfg)
 
 
-# Ray Data adds a checkpoint filter actor (1 CPU, not configurable) on resume; with this and
-# the generator at 0.5 CPU, light steps at 0.1 CPU leave room for the read and write tasks on
-# the 2-CPU test cluster (the stage refuses plans that cannot fit: see generate_resources).
-_LIGHT = {"join_num_cpus": 0.1}
 # Many small commits and longer deltas, so a kill lands mid-run.
-_SLOW = {"batch_size": 1, "block_rows": 4, "rows_per_file": 4, "sampling.max_new_tokens": 96,
-         **_LIGHT}
+_SLOW = {"batch_size": 1, "block_rows": 4, "rows_per_file": 4, "sampling.max_new_tokens": 96}
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -168,7 +163,7 @@ def test_killed_job_resumes_with_each_triplet_exactly_once(inputs, kill_output, 
     assert done_before > 0
     request.getfixturevalue("ray_session")  # this test's own Ray is gone before the shared one starts
     # Same generator settings (the run state must match); bigger batches finish the rest sooner.
-    fast = {"sampling.max_new_tokens": 96, **_LIGHT}
+    fast = {"sampling.max_new_tokens": 96}
     summary = run(load_config(GenerateConfig, None, _overrides(inputs, output, **fast)))
     assert summary["resumed"] is True
     doc = _check_exactly_once(inputs, output)
@@ -176,17 +171,26 @@ def test_killed_job_resumes_with_each_triplet_exactly_once(inputs, kill_output, 
     assert not storage.list_files(storage.join(output, "_checkpoint"))
 
 
-def test_resume_that_cannot_be_scheduled_fails_fast(inputs, ray_session, tmp_path):
-    """Default light-step CPUs + Ray Data's 1-CPU checkpoint filter exceed 2 CPUs: a clear
-    error naming the keys, not a job that waits forever."""
+def test_a_resume_has_the_first_run_plan_and_skips_what_is_committed(inputs, ray_session,
+                                                                       tmp_path):
+    """A plan that fits a first run fits its resume (no Ray Data checkpoint filter actor
+    holding a CPU: the read skips the committed ids), and those ids are not generated again."""
     output = str(tmp_path / "partial")
-    cfg = load_config(GenerateConfig, None, _overrides(inputs, output, max_pairs=4, **_LIGHT))
+    cfg = load_config(GenerateConfig, None, _overrides(inputs, output, max_pairs=4))
     run(cfg)
-    ckpt = storage.join(output, "_checkpoint")
-    storage.write_parquet(storage.join(ckpt, "a.parquet"), pa.table({"triplet_id": ["x"]}))
-    os.remove(storage.join(output, "_manifest.json"))  # as if killed before the end
-    with pytest.raises(Exception, match="needs at least 2.5 CPUs but Ray has 2.*join_num_cpus"):
-        run(load_config(GenerateConfig, None, _overrides(inputs, output, max_pairs=4)))
+    first = _read_back_with_boto3(output).to_pylist()
+    assert first
+    # as if killed after the commit of these rows and before the end
+    storage.write_parquet(storage.join(output, "_checkpoint", "a.parquet"),
+                          pa.table({"triplet_id": [r["triplet_id"] for r in first]}))
+    os.remove(storage.join(output, "_manifest.json"))
+    summary = run(cfg)
+    assert summary["resumed"] is True
+    again = {}
+    for r in _read_back_with_boto3(output).to_pylist():
+        assert r["triplet_id"] not in again, "a committed triplet was generated again"
+        again[r["triplet_id"]] = r["text"]
+    assert all(again[r["triplet_id"]] == r["text"] for r in first)
 
 
 def _kill_own_worker(title: str, output: str, killed: list, stop: threading.Event) -> None:
@@ -237,8 +241,7 @@ def test_one_large_pairs_shard_commits_as_it_goes_and_the_resume_does_only_the_r
     save_vdg(*tiny_vdg(seed=0), tmp_path / "model")
     paths = write_inputs(str(tmp_path / "in"), n, 56, str(tmp_path / "model"), shard_rows=n)
     output = str(tmp_path / "one-shard")
-    # 4 logical CPUs: the defaults plus Ray Data's 1-CPU checkpoint filter on resume
-    sets = {**paths, "output": output, "filters.enabled": "false", "ray.num_cpus": 4}
+    sets = {**paths, "output": output, "filters.enabled": "false", "ray.num_cpus": 2}
     args = [str(BIN / "vdgray"), "generate"]
     for k, v in sets.items():
         args += ["--set", f"{k}={v}"]

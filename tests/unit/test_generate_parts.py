@@ -17,10 +17,12 @@ from vdgray.errors import ConfigError
 from vdgray.models.vdg.prompt import build_prompt
 from vdgray.stages.generate import GenerateConfig, data_files
 from vdgray.stages.generate_backends import batch_seed, generator_id
+from vdgray.stages.generate_committed import committed_files, committed_ids, drop_committed
 from vdgray.stages.generate_filters import DeltaFilter, degenerate_reason
 from vdgray.stages.generate_join import (
     GalleryIndex,
     ImageJoiner,
+    PairsUnit,
     objects,
     plan_units,
     read_pairs_unit,
@@ -38,14 +40,15 @@ from vdgray.stages.generate_vllm import (
 PNG = b"\x89PNG\r\n\x1a\n" + b"x" * 20
 
 
-def _pairs(tmp_path, n=10, name="part-00000.parquet"):
+def _pairs(tmp_path, n=10, name="part-00000.parquet", row_group_size=None):
     refs = [f"r{i}" for i in range(n)]
     tgts = [f"t{i}" for i in range(n)]
     uri = str(tmp_path / name)
     storage.write_parquet(uri, pa.table({"pair_id": [f"p{i}" for i in range(n)],
                                          "reference_id": refs, "target_id": tgts,
                                          "similarity": pa.array([0.5] * n, pa.float32()),
-                                         "group_id": list(range(n))}))
+                                         "group_id": list(range(n))}),
+                          row_group_size=row_group_size)
     return uri
 
 
@@ -78,14 +81,45 @@ def test_batch_seed_is_stable_and_depends_on_ids():
 def test_read_pairs_adds_triplet_ids_and_honours_the_cap(tmp_path):
     a = _pairs(tmp_path, 10, "a.parquet")
     b = _pairs(tmp_path, 10, "b.parquet")
-    assert plan_units([a, b], None) == [(a, 10), (b, 10)]
-    assert plan_units([a, b], 13) == [(a, 10), (b, 3)]
-    assert plan_units([a, b], 10) == [(a, 10)]
-    blocks = list(read_pairs_unit(b, 3, "gen", block_rows=2))
+    assert plan_units([a, b], None) == [PairsUnit(a, 0, 10), PairsUnit(b, 0, 10)]
+    assert plan_units([a, b], 13) == [PairsUnit(a, 0, 10), PairsUnit(b, 0, 3)]
+    assert plan_units([a, b], 10) == [PairsUnit(a, 0, 10)]
+    blocks = list(read_pairs_unit(PairsUnit(b, 0, 3), "gen", block_rows=2))
     assert [blk.num_rows for blk in blocks] == [2, 1]
     first = blocks[0].to_pylist()[0]
     assert first["triplet_id"] == triplet_id("r0", "t0", "gen")
     assert set(first) == {"triplet_id", "pair_id", "reference_id", "target_id"}
+
+
+def test_a_large_pairs_shard_is_read_one_row_group_per_task(tmp_path):
+    uri = _pairs(tmp_path, 10, row_group_size=4)
+    units = plan_units([uri], None)
+    assert units == [PairsUnit(uri, 0, 4), PairsUnit(uri, 1, 4), PairsUnit(uri, 2, 2)]
+    assert plan_units([uri], 6) == [PairsUnit(uri, 0, 4), PairsUnit(uri, 1, 2)]
+    rows = [r for u in units for blk in read_pairs_unit(u, "gen", block_rows=3)
+            for r in blk.column("pair_id").to_pylist()]
+    assert rows == [f"p{i}" for i in range(10)]
+
+
+def test_a_resumed_read_skips_exactly_the_committed_ids(tmp_path):
+    uri = _pairs(tmp_path, 10)
+    ckpt = tmp_path / "_checkpoint"
+    done = [triplet_id(f"r{i}", f"t{i}", "gen") for i in (0, 1, 2, 7)]
+    storage.write_parquet(str(ckpt / "a.parquet"), pa.table({"triplet_id": done[:3]}))
+    storage.write_parquet(str(ckpt / "b.parquet"), pa.table({"triplet_id": done[3:]}))
+    # a pending (uncommitted) write's ids are not committed: Ray deletes its data file
+    storage.write_parquet(str(ckpt / "c.pending.parquet"),
+                          pa.table({"triplet_id": [triplet_id("r5", "t5", "gen")]}))
+    assert len(committed_files(str(ckpt))) == 2
+    committed = committed_ids(str(ckpt))
+    assert committed.tolist() == sorted(t.encode() for t in done)
+    blocks = list(read_pairs_unit(PairsUnit(uri, 0, 10), "gen", 3, committed))
+    kept = [p for blk in blocks for p in blk.column("pair_id").to_pylist()]
+    assert kept == ["p3", "p4", "p5", "p6", "p8", "p9"]
+    assert all(blk.num_rows for blk in blocks)  # a fully committed block is not yielded
+    assert committed_ids(str(tmp_path / "none")).size == 0
+    table = pa.table({"triplet_id": ["x"]})
+    assert drop_committed(table, None) is table
 
 
 def test_plan_units_rejects_pairs_without_columns(tmp_path):

@@ -35,3 +35,6 @@ class _LazyBenchGroup(click.Group):
 @click.group(cls=_LazyBenchGroup)
 def command():
     """Measure speed and memory; print a table and write JSON."""
+    from vdgray.console import quiet_libraries
+
+    quiet_libraries()  # a bench that saves a model first would print transformers' bars

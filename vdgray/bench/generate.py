@@ -63,22 +63,29 @@ def time_generate(gen, refs: list[bytes], tgts: list[bytes], batch_size: int) ->
                    "time to the first committed shard and peak memory.")
 @click.option("--rows-per-file", default=256, show_default=True,
               help="Triplets per committed shard (--backends).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="A generate setting for --resume's runs (repeatable), e.g. rows_per_file=500.")
 @click.option("--num-cpus", default=2, show_default=True,
               help="CPUs of the local Ray (--scale, --backends).")
 @click.option("--out", "out", default=None,
               help="JSON output path or s3:// URI [default: bench-results/generate.json, "
                    "or generate-scale.json with --scale].")
 def command(n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, scale,
-            single_shard, resume, backend, backends, rows_per_file, num_cpus, out):
+            single_shard, resume, backend, backends, rows_per_file, sets, num_cpus, out):
     """Triplets/s of batched vs one-at-a-time transformers generation (or, with --scale, of
     the whole stage at growing pair counts, with peak memory; with --backends, of the whole
     stage with each backend)."""
     if resume:
         from vdgray.bench.generate_resume import run_resume
 
+        bad = [s for s in sets if "=" not in s]
+        if bad:
+            raise click.BadParameter(f"{bad[0]!r}: expected KEY=VALUE", param_hint="--set")
+        extra = dict(s.split("=", 1) for s in sets)
         with tempfile.TemporaryDirectory() as tmp:
             rows, meta = run_resume(resume, _model_dir(model, tmp, lm_hidden, lm_layers),
-                                    num_cpus=num_cpus, backend=backend)
+                                    num_cpus=num_cpus, backend=backend, extra=extra)
+        meta = {**meta, **({"settings": extra} if extra else {})}
         report("generate-resume", rows, out or "bench-results/generate-resume.json",
                meta={"model": model or f"random VDG (LM {lm_hidden}x{lm_layers})", **meta})
         return

@@ -6,8 +6,7 @@ committed. The bench writes N pairs in ONE shard (as `vdgray mine` writes them),
 process group with SIGKILL at `kill_at` of the uninterrupted run's time, and re-runs it to the
 end. It reports the three times, what the killed run had committed, and whether the resumed
 output holds exactly the uninterrupted run's triplet ids, each once. Settings are the stage's
-defaults except the step CPUs, lightened so the resume (Ray Data's 1-CPU checkpoint filter
-actor) fits `num_cpus`.
+defaults (a resume has the same CPU plan as a first run).
 """
 
 from __future__ import annotations
@@ -23,9 +22,6 @@ import numpy as np
 
 from vdgray import storage
 from vdgray.bench.generate_scale import write_inputs
-
-LIGHT = {"join_num_cpus": 0.1, "num_cpus_per_actor": 0.5}
-
 
 def _ids(output: str) -> list[str]:
     from vdgray.stages.generate import data_files
@@ -44,7 +40,7 @@ def run_resume(n: int, model_dir: str, *, num_cpus: int, kill_at: float = 0.5,
 
         def cmd(output: str) -> list[str]:
             sets = {**paths, "output": output, "backend": backend, "ray.num_cpus": num_cpus,
-                    **LIGHT, **(extra or {})}
+                    **(extra or {})}
             return [vdgray_bin, "generate", *sum((["--set", f"{k}={v}"] for k, v in sets.items()), [])]
 
         def timed(args: list[str]) -> float:

@@ -73,7 +73,7 @@ def write_inputs(root: str, n_pairs: int, n_images: int, model_dir: str,
     `shard_rows` (`vdgray mine` writes one shard per run), and the model."""
     from vdgray.bench.embed import synthetic_pngs
     from vdgray.models.checkpoint import upload_dir
-    from vdgray.stages.mine import PAIRS_SCHEMA, pair_ids
+    from vdgray.stages.mine import PAIRS_ROW_GROUP_ROWS, PAIRS_SCHEMA, pair_ids
 
     if n_pairs > n_images * (n_images - 1):
         raise ValueError(f"{n_pairs} pairs need more than {n_images} images")
@@ -98,7 +98,8 @@ def write_inputs(root: str, n_pairs: int, n_images: int, model_dir: str,
         storage.write_parquet(storage.join(pairs, name), pa.table({
             "pair_id": pair_ids(refs, tgts), "reference_id": refs, "target_id": tgts,
             "similarity": pa.array([0.5] * len(refs), pa.float32()),
-            "group_id": pa.array(ref[s:s + shard_rows], pa.int64())}, schema=PAIRS_SCHEMA))
+            "group_id": pa.array(ref[s:s + shard_rows], pa.int64())}, schema=PAIRS_SCHEMA),
+            row_group_size=PAIRS_ROW_GROUP_ROWS)
         files.append(name)
     manifest.write_manifest(pairs, stage="pairs", files=files)
     vdg = storage.join(root, "vdg")

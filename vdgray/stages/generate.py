@@ -7,13 +7,13 @@ pool, or vLLM through Ray Data LLM) -> `DeltaFilter` -> Parquet shards under `ou
 
 Exactly once: Ray Data's job-level checkpointing (`DataContext.checkpoint_config`, id column
 `triplet_id`, stored under `output/_checkpoint/`). Its Parquet sink commits in two phases (a
-pending id file, the data file, then the commit), and a re-run drops the data files of
-uncommitted writes and filters committed ids out right after the read, so a job killed at
-any point and re-run with the same output writes every triplet exactly once. Pairs with a
-missing image and filtered rows are side records (`_failures/`, `_filtered/`), counted in the
-manifest, which is written last; then the checkpoint is removed. A resumed run also has Ray
-Data's checkpoint filter actor (1 CPU); `generate_resources` checks a local Ray can schedule
-the whole plan, since a plan whose actors take every CPU waits forever instead of failing.
+pending id file, the data file, then the commit); a re-run drops the data files of
+uncommitted writes, and its pairs read skips the committed ids (`generate_committed` says why
+that skip is ours and not Ray's filter operator), so a job killed at any point and re-run with
+the same output writes every triplet exactly once. Pairs with a missing image and filtered
+rows are side records (`_failures/`, `_filtered/`), counted in the manifest, which is written
+last; then the checkpoint is removed. `generate_resources` checks a local Ray can schedule the
+whole plan, since a plan whose actors take every CPU waits forever instead of failing.
 """
 
 from __future__ import annotations
@@ -64,11 +64,9 @@ class VllmConfig(_Section):
     cpu_threads_bind: str = Field(
         "auto", description="CPU engines: VLLM_CPU_OMP_THREADS_BIND ('auto', 'nobind', '0-3').")
     max_tasks_in_flight: int | None = Field(
-        None, ge=1, description="Blocks (block_rows requests each) sent to an engine at once; "
-                                "None = Ray Data's default (all it can: the most throughput). A "
-                                "block commits when its last delta is done, so fewer in flight "
-                                "commit sooner (2: first commit at 50% instead of 90% of a 2,000-"
-                                "pair CPU run) at a cost in throughput (-40% there).")
+        None, ge=1, description="Blocks (batch_size requests each) sent to an engine at once; "
+                                "None = Ray Data LLM's default (2 x its 8 concurrent batches). "
+                                "Those in flight are what a kill loses.")
     engine_kwargs: dict = Field(default_factory=dict, description="Extra vLLM engine kwargs.")
 
 
@@ -121,7 +119,8 @@ class GenerateConfig(StageConfig):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Decoding settings.")
     vllm: VllmConfig = Field(default_factory=VllmConfig, description="vLLM backend settings.")
     filters: FilterConfig = Field(default_factory=FilterConfig, description="Quality filters.")
-    block_rows: int = Field(256, ge=1, description="Pairs per read block (rows carry image bytes later).")
+    block_rows: int = Field(
+        256, ge=1, description="Pairs per read block (rows carry image bytes later).")
     join_concurrency: int = Field(1, ge=1, description="Gallery lookup actors.")
     join_num_cpus: float = Field(
         0.25, gt=0.0, description="CPUs reserved per read/write task and lookup/filter actor.")
@@ -200,10 +199,10 @@ def data_files(output: str) -> list[str]:
 
 
 def committed_checkpoints(output: str) -> int:
-    """Committed checkpoint files under `output` (Ray Data writes `*.pending.parquet` first):
-    each is a shard a killed run keeps."""
-    files = storage.list_files(storage.join(output, CHECKPOINT_DIR), suffix=".parquet")
-    return len([f for f in files if not f.endswith(".pending.parquet")])
+    """Committed checkpoint files under `output`: each is a shard a killed run keeps."""
+    from vdgray.stages.generate_committed import committed_files
+
+    return len(committed_files(storage.join(output, CHECKPOINT_DIR)))
 
 
 def _rows(uri: str) -> int:
@@ -230,7 +229,7 @@ def _removed_counts(cfg: GenerateConfig, files: list[str]) -> dict[str, int]:
     return counts
 
 
-def _check_cpus(cfg: GenerateConfig, resuming: bool) -> None:
+def _check_cpus(cfg: GenerateConfig) -> None:
     """Fail fast when the actors would hold every CPU of a local Ray (the job would hang).
 
     Only for a local cluster: a cluster joined by address may autoscale past its current size.
@@ -242,11 +241,11 @@ def _check_cpus(cfg: GenerateConfig, resuming: bool) -> None:
     if cluster is None:
         return
     plan = cpu_plan(join_concurrency=cfg.join_concurrency, join_num_cpus=cfg.join_num_cpus,
-                    num_cpus_per_actor=cfg.num_cpus_per_actor, resuming=resuming)
+                    num_cpus_per_actor=cfg.num_cpus_per_actor)
     check_fit(plan, float(cluster.get("CPU", 0.0)), cfg.output)
 
 
-def _pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[str]):
+def _pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[str], committed):
     """The lazy Ray Dataset from pairs to kept triplet rows.
 
     Ray 2.60 deprecates `max_restarts`/`max_task_retries` as `**ray_remote_args` of
@@ -257,10 +256,11 @@ def _pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[st
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"`ray_remote_args` is deprecated")
-        return _build_pipeline(cfg, units, generator, gallery_files)
+        return _build_pipeline(cfg, units, generator, gallery_files, committed)
 
 
-def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[str]):
+def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[str],
+                    committed):
     from ray.data import ActorPoolStrategy
 
     from vdgray.stages.generate_backends import TransformersGenerator
@@ -268,7 +268,8 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: l
     from vdgray.stages.generate_join import ImageJoiner, read_pairs
 
     retries = {"max_restarts": cfg.max_restarts, "max_task_retries": cfg.max_task_retries}
-    ds = read_pairs(units, generator, cfg.block_rows, num_cpus=cfg.join_num_cpus)
+    ds = read_pairs(units, generator, cfg.block_rows, num_cpus=cfg.join_num_cpus,
+                    committed=committed)
     ds = ds.map_batches(
         ImageJoiner, batch_size=None, compute=ActorPoolStrategy(size=cfg.join_concurrency), num_cpus=cfg.join_num_cpus,
         fn_constructor_kwargs={"gallery_files": gallery_files,
@@ -340,11 +341,10 @@ def _check_vllm(cfg: GenerateConfig) -> None:
 def run(cfg: GenerateConfig) -> dict:
     """Generate pseudo triplets from `cfg.pairs` into `cfg.output`; returns a summary."""
     import ray.data
-    from ray.data.checkpoint import CheckpointConfig
 
     from vdgray.stages.generate_backends import generator_id, read_model_manifest
+    from vdgray.stages.generate_committed import checkpoint_config, committed_ids
     from vdgray.stages.generate_join import plan_units, read_side_records
-    from vdgray.stages.generate_resources import CHECKPOINT_FILTER_ACTORS
 
     t0 = time.perf_counter()
     model_doc = read_model_manifest(cfg.model)
@@ -354,7 +354,7 @@ def run(cfg: GenerateConfig) -> dict:
     if cfg.backend == "vllm":
         _check_vllm(cfg)
     units = plan_units(pair_files, cfg.max_pairs)
-    total = sum(n for _, n in units)
+    total = sum(u.rows for u in units)
     state = {"generator": generator, "pairs": cfg.pairs, "gallery": cfg.gallery,
              "max_pairs": cfg.max_pairs, "backend": cfg.backend,
              "filters": cfg.filters.model_dump()}
@@ -365,17 +365,12 @@ def run(cfg: GenerateConfig) -> dict:
     ckpt_uri = storage.join(cfg.output, CHECKPOINT_DIR)
     ctx = ray.data.DataContext.get_current()
     saved = ctx.checkpoint_config
-    ckpt = CheckpointConfig(id_column="triplet_id", checkpoint_path=ckpt_uri,
-                            override_filesystem=fs, delete_checkpoint_on_success=False)
-    # A resumed run gets Ray Data's checkpoint filter actors (1 CPU each, up to 10): one is
-    # plenty for a sorted-id lookup, and a known size lets _check_cpus plan for it.
-    ckpt.checkpoint_actor_pool_min_size = ckpt.checkpoint_actor_pool_max_size = \
-        CHECKPOINT_FILTER_ACTORS
-    _check_cpus(cfg, resumed)
-    ctx.checkpoint_config = ckpt
+    _check_cpus(cfg)
+    committed = committed_ids(ckpt_uri) if resumed else None
+    ctx.checkpoint_config = checkpoint_config(ckpt_uri, fs)
     try:
         if units:
-            ds = _pipeline(cfg, units, generator, gallery_files)
+            ds = _pipeline(cfg, units, generator, gallery_files, committed)
             ds.write_parquet(out_path, filesystem=fs, min_rows_per_file=cfg.rows_per_file,
                              ray_remote_args={"num_cpus": cfg.join_num_cpus})
     except VdgrayError:

@@ -2,12 +2,11 @@
 
 Two pieces of `vdgray generate`'s Ray Data pipeline:
 
-- `PairsDatasource` reads the `pairs` contract and adds the deterministic `triplet_id` in the
-  read task itself. Ray Data's job-level checkpointing filters rows right after the *read*,
-  by an id column that must reach the sink unchanged, so the id has to exist at read time
-  (a later `map` would be too late), and the plan may hold no other read (a `Dataset.join`
-  with the gallery would put a second, id-less read under the checkpoint filter).
-- `ImageJoiner` is therefore a keyed lookup instead of a join: each actor indexes the
+- `PairsDatasource` reads the `pairs` contract (one read task per Parquet row group) and adds
+  the deterministic `triplet_id` in the read task itself, where a resumed run also drops the
+  ids a killed run committed (`generate_committed`): so the id exists before anything else
+  sees the row, and it reaches the sink unchanged, as Ray Data's checkpointing needs.
+- `ImageJoiner` is a keyed lookup instead of a join: each actor indexes the
   gallery's `image_id` column (ids only, no image bytes) once, then fetches the row groups a
   batch needs, keeping a bounded LRU of them. A pair whose image is missing leaves the stream
   and is recorded as a failure side file, never fatal.
@@ -17,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from vdgray import storage
 from vdgray.data.triplets import triplet_id
 from vdgray.errors import DataFormatError, StorageError
+from vdgray.stages.generate_committed import drop_committed
 
 PAIR_COLUMNS = ("pair_id", "reference_id", "target_id")
 FAILURE_SCHEMA = pa.schema([("pair_id", pa.string()), ("reference_id", pa.string()),
@@ -42,9 +43,18 @@ def with_triplet_ids(table: pa.Table, generator: str) -> pa.Table:
     return pa.table(cols)
 
 
-def plan_units(files: list[str], max_pairs: int | None) -> list[tuple[str, int]]:
-    """(file, rows to read from its start) per pairs shard, honouring a global `max_pairs`
-    cap in file order (from Parquet footers; nothing is read)."""
+class PairsUnit(NamedTuple):
+    """One read task: a row group of a pairs shard, and how many of its first rows to read."""
+
+    uri: str
+    row_group: int
+    rows: int
+
+
+def plan_units(files: list[str], max_pairs: int | None) -> list[PairsUnit]:
+    """Read units (one per row group) over the pairs shards, honouring a global `max_pairs`
+    cap in file order (from Parquet footers; nothing is read). A row group, not a shard, is
+    the unit so that a read task holds a bounded number of pairs however large the shard."""
     units, left = [], max_pairs
     for f in files:
         pf = storage.open_parquet(f)
@@ -52,73 +62,89 @@ def plan_units(files: list[str], max_pairs: int | None) -> list[tuple[str, int]]
         if missing:
             raise DataFormatError(f"{f}: pairs column {missing[0]!r} missing "
                                   f"(has {pf.schema_arrow.names})")
-        n = pf.metadata.num_rows
-        if left is not None:
-            n = min(n, left)
-            left -= n
-        if n > 0:
-            units.append((f, n))
-        if left == 0:
-            break
+        for rg in range(pf.num_row_groups):
+            n = pf.metadata.row_group(rg).num_rows
+            if left is not None:
+                n = min(n, left)
+                left -= n
+            if n > 0:
+                units.append(PairsUnit(f, rg, n))
+            if left == 0:
+                return units
     return units
 
 
-def read_pairs_unit(uri: str, rows: int, generator: str, block_rows: int):
-    """Stream one pairs shard's first `rows` rows as blocks of `block_rows` with triplet ids."""
-    pf = storage.open_parquet(uri)
+def read_pairs_unit(unit: PairsUnit, generator: str, block_rows: int,
+                    committed: np.ndarray | None = None):
+    """Stream one unit as blocks of up to `block_rows` pairs with triplet ids, without the
+    ids in the sorted `committed` array (what a killed run already wrote)."""
+    pf = storage.open_parquet(unit.uri)
     done = 0
-    for batch in pf.iter_batches(batch_size=block_rows, columns=list(PAIR_COLUMNS)):
-        if done >= rows:
+    for batch in pf.iter_batches(batch_size=block_rows, row_groups=[unit.row_group],
+                                 columns=list(PAIR_COLUMNS)):
+        if done >= unit.rows:
             break
-        table = pa.Table.from_batches([batch]).slice(0, rows - done)
+        table = pa.Table.from_batches([batch]).slice(0, unit.rows - done)
         done += table.num_rows
-        yield with_triplet_ids(table, generator)
+        table = drop_committed(with_triplet_ids(table, generator), committed)
+        if table.num_rows:
+            yield table
 
 
 def _datasource_cls():
+    import ray
     from ray.data.block import BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
 
     class PairsDatasource(Datasource):
-        """The pairs contract as a Ray Data read, one streaming read task per shard."""
+        """The pairs contract as a Ray Data read, one streaming read task per row group."""
 
-        def __init__(self, units: list[tuple[str, int]], generator: str, block_rows: int):
+        def __init__(self, units: list[PairsUnit], generator: str, block_rows: int,
+                     committed_ref=None):
             super().__init__()
             self.units, self.generator, self.block_rows = units, generator, block_rows
+            self.committed_ref = committed_ref
 
         def estimate_inmemory_data_size(self):
-            return sum(n for _, n in self.units) * 96
+            return sum(u.rows for u in self.units) * 96
+
+        def _read(self, unit: PairsUnit):
+            committed = ray.get(self.committed_ref) if self.committed_ref is not None else None
+            yield from read_pairs_unit(unit, self.generator, self.block_rows, committed)
 
         def get_read_tasks(self, parallelism, per_task_row_limit=None, data_context=None):
-            tasks = []
-            for uri, n in self.units:
-                meta = BlockMetadata(num_rows=n, size_bytes=n * 96, input_files=[uri],
-                                     exec_stats=None)
-                tasks.append(ReadTask(
-                    lambda uri=uri, n=n: read_pairs_unit(uri, n, self.generator, self.block_rows),
-                    meta, per_task_row_limit=per_task_row_limit))
-            return tasks
+            return [ReadTask(lambda u=u: self._read(u),
+                             BlockMetadata(num_rows=u.rows, size_bytes=u.rows * 96,
+                                           input_files=[u.uri], exec_stats=None),
+                             per_task_row_limit=per_task_row_limit)
+                    for u in self.units]
 
     return PairsDatasource
 
 
-def read_pairs(units: list[tuple[str, int]], generator: str, block_rows: int,
-               num_cpus: float = 0.25):
+def read_pairs(units: list[PairsUnit], generator: str, block_rows: int,
+               num_cpus: float = 0.25, committed: np.ndarray | None = None):
     """A Ray Dataset of (triplet_id, pair_id, reference_id, target_id) over `units`, in
-    blocks of about `block_rows`.
+    blocks of about `block_rows`, without the `committed` triplet ids.
 
-    Why the block count is given: a pairs shard is one read task, and Ray Data merges a read
-    task's output into one block (up to 128 MiB, about a million pairs), so one large shard
-    from `vdgray mine` went through the whole pipeline as one block: images joined, deltas
-    generated and nothing committed until the end of the run. Asking for more blocks than
-    there are read tasks makes Ray Data split each task's output inside the task (no extra
-    operator), so blocks of `block_rows` flow and are committed through the run."""
+    Why the block count is given: Ray Data merges a read task's output into one block (up to
+    128 MiB, about a million pairs), so one large shard from `vdgray mine` went through the
+    whole pipeline as one block: images joined, deltas generated and nothing committed until
+    the end of the run. Asking for more blocks than there are read tasks makes Ray Data split
+    each task's output inside the task (no extra operator), so blocks of `block_rows` flow
+    and are committed through the run. The count is of the pairs left to do, so a resumed
+    run's blocks are full too."""
     import math
 
+    import ray
     import ray.data
 
-    blocks = sum(math.ceil(n / block_rows) for _, n in units)
-    return ray.data.read_datasource(_datasource_cls()(units, generator, block_rows),
+    ref = None
+    if committed is not None and committed.size:
+        ref = ray.put(committed)
+    left = max(1, sum(u.rows for u in units) - (0 if committed is None else committed.size))
+    blocks = math.ceil(left / block_rows)
+    return ray.data.read_datasource(_datasource_cls()(units, generator, block_rows, ref),
                                     override_num_blocks=max(1, len(units), blocks),
                                     num_cpus=num_cpus)
 

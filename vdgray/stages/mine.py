@@ -28,6 +28,9 @@ from vdgray.errors import ConfigError, DataFormatError, StorageError
 from vdgray.index.groups import drop_self, form_groups, group_pairs, pair_similarity
 from vdgray.stage_options import build_config, config_options
 
+# Rows per Parquet row group of a pairs shard: `generate` reads one row group per task, so
+# this bounds a read task's memory (ids only, ~120 B a pair) however large the shard is.
+PAIRS_ROW_GROUP_ROWS = 65_536
 PAIRS_SCHEMA = pa.schema([
     ("pair_id", pa.string()),
     ("reference_id", pa.string()),
@@ -296,7 +299,8 @@ def _write_pairs(cfg: MineConfig, image_ids: pa.Array, ref, tgt, sim, gid) -> li
             "group_id": pa.array(gid[sl], pa.int64()),
         }, schema=PAIRS_SCHEMA)
         name = f"part-{i:05d}.parquet"
-        storage.write_parquet(storage.join(cfg.output, name), table)
+        storage.write_parquet(storage.join(cfg.output, name), table,
+                              row_group_size=PAIRS_ROW_GROUP_ROWS)
         files.append(name)
     return files
 

@@ -1,0 +1,89 @@
+"""What a killed `vdgray generate` committed, and how its re-run skips exactly that.
+
+Commits are Ray Data's: with `DataContext.checkpoint_config` set, its Parquet sink writes a
+pending id file, the data file, then the committed id file (`_checkpoint/`). The skipping is
+ours. Ray's own way is a `CheckpointFilter` operator after the read, and in Ray 2.60 that
+operator gets the read's block-split factor too (the planner maps both to the logical Read),
+so on resume every block of `block_rows` pairs was split again, to about 10 pairs. The
+generator then ran a short batch per block: 29 pairs/s instead of 53 (6,000 pairs in one
+shard, 2 CPUs), and the resume took longer than the full run. Ray's filter actor also holds
+a CPU that a first run does not, so a plan that fit could hang on its re-run.
+
+So the driver reads the committed ids once (sorted, into the object store, as Ray's filter
+does) and the pairs read drops them (`drop_committed`), before blocks are cut. Ray keeps the
+part that must run before anything else: deleting the data files of pending writes
+(`PendingCleanupManager`, a `checkpoint_manager_cls` that reports no checkpoint to filter).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from vdgray import storage
+
+ID_COLUMN = "triplet_id"
+
+
+def _pending_suffix() -> str:
+    from ray.data.checkpoint.checkpoint_writer import PENDING_CHECKPOINT_SUFFIX
+
+    return f"{PENDING_CHECKPOINT_SUFFIX}.parquet"
+
+
+def committed_files(checkpoint_uri: str) -> list[str]:
+    """Committed checkpoint files (each one data shard a killed run keeps)."""
+    pending = _pending_suffix()
+    return [f for f in storage.list_files(checkpoint_uri, suffix=".parquet")
+            if not f.endswith(pending)]
+
+
+def committed_ids(checkpoint_uri: str, threads: int = 16) -> np.ndarray:
+    """Sorted committed triplet ids as a bytes array (16 bytes an id; empty when none).
+    Files are fetched on `threads` threads: a long run leaves thousands of them on S3."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = committed_files(checkpoint_uri)
+    if not files:
+        return np.array([], dtype="S1")
+    with ThreadPoolExecutor(max_workers=min(threads, len(files))) as pool:
+        parts = list(pool.map(lambda f: storage.read_parquet(f, columns=[ID_COLUMN]), files))
+    ids = pa.concat_tables(parts).column(0).to_pylist()
+    return np.sort(np.array(ids, dtype="S"))
+
+
+def drop_committed(table: pa.Table, committed: np.ndarray | None) -> pa.Table:
+    """`table` without the rows whose triplet id is in the sorted `committed` array."""
+    if committed is None or committed.size == 0 or table.num_rows == 0:
+        return table
+    ids = np.array(table.column(ID_COLUMN).to_pylist(), dtype="S")
+    at = np.searchsorted(committed, ids)
+    inside = at < committed.size
+    hit = np.zeros(ids.size, dtype=bool)
+    hit[inside] = committed[at[inside]] == ids[inside]
+    return table.filter(pa.array(~hit))
+
+
+def checkpoint_config(checkpoint_uri: str, filesystem):
+    """Ray Data's job-level checkpointing of generate's sink, skipping left to the read."""
+    from ray.data.checkpoint import CheckpointConfig
+
+    return CheckpointConfig(id_column=ID_COLUMN, checkpoint_path=checkpoint_uri,
+                            override_filesystem=filesystem, delete_checkpoint_on_success=False,
+                            checkpoint_manager_cls=_manager_cls())
+
+
+def _manager_cls():
+    from ray.data.checkpoint.checkpoint_filter import IdColumnCheckpointManager
+
+    class PendingCleanupManager(IdColumnCheckpointManager):
+        """Ray's clean-up of uncommitted writes, then "nothing to filter": Ray's documented
+        way (`load_checkpoint` -> (None, 0)) to leave the filter operator out of the plan.
+        `_clean_pending_checkpoints` is the step Ray's own `load_checkpoint` runs first; it
+        is called by name because Ray has no public call for it alone (Ray is pinned)."""
+
+        def load_checkpoint(self, data_file_dir=None, data_file_filesystem=None):
+            self._clean_pending_checkpoints(data_file_dir, data_file_filesystem)
+            return None, 0
+
+    return PendingCleanupManager
