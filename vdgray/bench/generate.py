@@ -77,11 +77,15 @@ def command(n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads,
     stage with each backend)."""
     if resume:
         from vdgray.bench.generate_resume import run_resume
+        from vdgray.config import parse_override
+        from vdgray.errors import ConfigError
 
-        bad = [s for s in sets if "=" not in s]
-        if bad:
-            raise click.BadParameter(f"{bad[0]!r}: expected KEY=VALUE", param_hint="--set")
-        extra = dict(s.split("=", 1) for s in sets)
+        try:  # the stage's own override check, before any input is written
+            for item in sets:
+                parse_override(item)
+        except ConfigError as e:
+            raise click.BadParameter(str(e), param_hint="--set") from None
+        extra = dict(item.split("=", 1) for item in sets)  # passed on to the CLI as written
         with tempfile.TemporaryDirectory() as tmp:
             rows, meta = run_resume(resume, _model_dir(model, tmp, lm_hidden, lm_layers),
                                     num_cpus=num_cpus, backend=backend, extra=extra)

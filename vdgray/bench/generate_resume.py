@@ -23,6 +23,7 @@ import numpy as np
 from vdgray import storage
 from vdgray.bench.generate_scale import write_inputs
 
+
 def _ids(output: str) -> list[str]:
     from vdgray.stages.generate import data_files
 
