@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from vdgray import storage
 from vdgray.data.triplets import triplet_id
 from vdgray.errors import DataFormatError, StorageError
-from vdgray.stages.generate_committed import drop_committed
+from vdgray.stages.generate_committed import ID_COLUMN, drop_committed
 
 PAIR_COLUMNS = ("pair_id", "reference_id", "target_id")
 FAILURE_SCHEMA = pa.schema([("pair_id", pa.string()), ("reference_id", pa.string()),
@@ -37,7 +37,7 @@ def with_triplet_ids(table: pa.Table, generator: str) -> pa.Table:
     refs = table.column("reference_id").to_pylist()
     tgts = table.column("target_id").to_pylist()
     ids = [triplet_id(r, t, generator) for r, t in zip(refs, tgts, strict=True)]
-    cols = {"triplet_id": pa.array(ids, pa.string())}
+    cols = {ID_COLUMN: pa.array(ids, pa.string())}  # the checkpoint's id column
     for c in PAIR_COLUMNS:
         cols[c] = table.column(c).cast(pa.string())
     return pa.table(cols)
