@@ -1,6 +1,7 @@
 """Ray job: the `generate` stage. `python jobs/generate.py --config jobs/configs/X.yaml [--set k=v ...]`.
 
 The config is the stage's own config or a whole pipeline config (then only this job's stages run).
+Generated from vdgray.stages.table (python -m vdgray.stages.table --write-jobs).
 """
 
 import sys

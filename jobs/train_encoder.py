@@ -1,4 +1,8 @@
-"""Ray job: the `train-encoder` stage. `python jobs/train_encoder.py --config jobs/configs/X.yaml [--set k=v ...]`."""
+"""Ray job: the `train-encoder` stage. `python jobs/train_encoder.py --config jobs/configs/X.yaml [--set k=v ...]`.
+
+The config is the stage's own config or a whole pipeline config (then only this job's stages run).
+Generated from vdgray.stages.table (python -m vdgray.stages.table --write-jobs).
+"""
 
 import sys
 

@@ -1,7 +1,7 @@
-"""Ray job: the VDG's training chain. `python jobs/train_vdg.py --config jobs/configs/X.yaml`.
+"""Ray job: the stages `vdg-assemble`, `vdg-lm`, `vdg-align`, `vdg-instruct`, `vdg-export`. `python jobs/train_vdg.py --config jobs/configs/X.yaml [--set k=v ...]`.
 
-Runs the vdg-assemble / vdg-lm / vdg-align / vdg-instruct / vdg-export stages of the pipeline
-config that are listed in its `stages` (a pipeline config is required: the chain is wired there).
+The config is a whole pipeline config (the stages are wired there); the stages of it listed in `stages` run.
+Generated from vdgray.stages.table (python -m vdgray.stages.table --write-jobs).
 """
 
 import sys

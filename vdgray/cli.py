@@ -14,39 +14,10 @@ import click
 
 from vdgray.console import VERBOSE_ENV, set_verbose
 from vdgray.errors import VdgrayError
+from vdgray.stages.table import COMMAND_TABLE
 
-# name -> ("module:attribute" of a click.Command, one-line help). Only commands that work.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("vdgray.data.synthetic.stage:command", "Write a synthetic CIR world to a URI."),
-    "train-encoder": ("vdgray.train.encoder:command",
-                      "Train a small CLIP on a synthetic world's image-caption pairs (Ray Train)."),
-    "embed": ("vdgray.stages.embed:command", "Embed a gallery with an image encoder (Ray Data)."),
-    "mine": ("vdgray.stages.mine:command",
-             "Mine reference-target pairs from embeddings (FAISS, CIRR subgroups)."),
-    "train-vdg": ("vdgray.train.vdg:command",
-                  "Train the Visual Delta Generator (stage lm|align|instruct) on Ray Train."),
-    "vdg": ("vdgray.models.vdg.cli:command", "Assemble or export a VDG (HF LLaVA) model dir."),
-    "eval-vdg": ("vdgray.eval.vdg:command",
-                 "Delta quality of a VDG: BLEU-4, ROUGE-L, exact attribute match."),
-    "generate": ("vdgray.stages.generate:command",
-                 "Generate pseudo triplets for mined pairs with an exported VDG (Ray Data)."),
-    "train-cir": ("vdgray.train.cir:command",
-                  "Train the CIR retriever (combiner or BLIP) on human + pseudo triplets."),
-    "eval": ("vdgray.eval.cir:command",
-             "Evaluate a retriever on CIRR / FashionIQ / the synthetic world; write rankings."),
-    "index": ("vdgray.stages.index:command",
-              "Embed a gallery with a trained retriever and write a FAISS index for serving."),
-    "serve": ("vdgray.serve.cli:command",
-              "Serve the retriever over HTTP (Ray Serve: FastAPI routes on the batched model)."),
-    "compare-eval": ("vdgray.eval.cir_compare:command",
-                     "Side-by-side table and bar chart of several eval outputs."),
-    "cir-claim": ("vdgray.eval.claim:command",
-                  "Supervised vs semi-supervised retriever over seeds (mean ± std, bar chart)."),
-    "demo": ("vdgray.demo:command", "Run the whole pipeline on the built-in synthetic world."),
-    "submit": ("vdgray.submit:command",
-               "Submit a stage or the whole pipeline as a Ray job to a running cluster."),
-    "bench": ("vdgray.bench.cli:command", "Benchmarks: print a table and write JSON."),
-}
+# name -> ("module:attribute" of a click.Command, one-line help), from the stage table.
+COMMANDS: dict[str, tuple[str, str]] = {c.name: (c.target, c.help) for c in COMMAND_TABLE}
 
 
 class LazyGroup(click.Group):

@@ -8,9 +8,7 @@ a re-submitted job resume where it stopped.
 
 from __future__ import annotations
 
-import importlib
 import time
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import click
@@ -20,47 +18,14 @@ from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri
 from vdgray.errors import ConfigError
 from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.stages.table import STAGE_TABLE, Stage, job_groups
 
-
-@dataclass(frozen=True)
-class StageSpec:
-    """How the pipeline calls one stage: its config class, entry function and wiring."""
-
-    target: str  # "module:ConfigClass:run"
-    output: str  # sub-prefix under the pipeline root
-    manifest_stage: str | None  # the stage name its manifest carries (None: always runs)
-    fixed: tuple[tuple[str, Any], ...] = ()  # config values the stage always gets
-
-    def load(self):
-        module, cls, fn = self.target.split(":")
-        mod = importlib.import_module(module)
-        return getattr(mod, cls), getattr(mod, fn)
-
-
-_VDG_TRAIN = "vdgray.train.vdg:TrainVdgConfig:run"
-STAGES: dict[str, StageSpec] = {
-    "synth": StageSpec("vdgray.data.synthetic.stage:SynthConfig:run", "world", "synth"),
-    "train-encoder": StageSpec("vdgray.train.encoder:TrainEncoderConfig:run", "encoder", "model"),
-    "embed": StageSpec("vdgray.stages.embed:EmbedConfig:run", "embeddings", "embeddings"),
-    "mine": StageSpec("vdgray.stages.mine:MineConfig:run", "pairs", "pairs"),
-    "vdg-assemble": StageSpec("vdgray.models.vdg.assemble:AssembleConfig:run", "vdg/assembled",
-                              "vdg-model"),
-    "vdg-lm": StageSpec(_VDG_TRAIN, "vdg/lm", "vdg-model", (("stage", "lm"),)),
-    "vdg-align": StageSpec(_VDG_TRAIN, "vdg/align", "vdg-model", (("stage", "align"),)),
-    "vdg-instruct": StageSpec(_VDG_TRAIN, "vdg/instruct", "vdg-model", (("stage", "instruct"),)),
-    "vdg-export": StageSpec("vdgray.models.vdg.export:ExportConfig:run", "vdg/export", "vdg-model"),
-    "eval-vdg": StageSpec("vdgray.eval.vdg:EvalVdgConfig:run", "vdg/eval", "vdg-eval"),
-    "generate": StageSpec("vdgray.stages.generate:GenerateConfig:run", "triplets", "triplets"),
-    "train-cir": StageSpec("vdgray.train.cir:TrainCirConfig:run", "cir/model", "cir-model"),
-    "eval": StageSpec("vdgray.eval.cir:EvalConfig:run", "cir/eval", "eval"),
-    "cir-claim": StageSpec("vdgray.eval.claim:ClaimConfig:run", "claim", "cir-claim"),
-    "index": StageSpec("vdgray.stages.index:IndexConfig:run", "index", "index"),
-    "serve-check": StageSpec("vdgray.serve.demo:ServeCheckConfig:run", "serve-check", None),
-}
+# Pipeline name -> its row of the stage table, in pipeline order.
+STAGES: dict[str, Stage] = {s.name: s for s in STAGE_TABLE}
 # The VDG's training chain: each stage starts from the previous one present in the run.
 VDG_CHAIN = ("vdg-assemble", "vdg-lm", "vdg-align", "vdg-instruct")
 # Job names (jobs/<name>.py, the k8s RayJobs) that run several pipeline stages as one job.
-JOB_GROUPS: dict[str, tuple[str, ...]] = {"train-vdg": (*VDG_CHAIN, "vdg-export")}
+JOB_GROUPS: dict[str, tuple[str, ...]] = job_groups()
 
 
 class PipelineConfig(StageConfig):

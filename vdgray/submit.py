@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from vdgray.errors import ConfigError, VdgrayError
-from vdgray.pipeline import STAGES
+from vdgray.stages.table import PIPELINE_JOB, job_script_name, jobs
 
 PASS_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
             "AWS_SESSION_TOKEN", "VDGRAY_CACHE")
@@ -28,7 +28,7 @@ EXCLUDES = [".venv", ".git", "runs", "bench-results", "**/__pycache__", "tests/a
 def entrypoint(stage: str, config: str | None, overrides: tuple[str, ...],
                working_dir: Path) -> str:
     """The job's shell command, with the config path relative to the uploaded directory."""
-    script = "pipeline.py" if stage == "pipeline" else f"{stage.replace('-', '_')}.py"
+    script = job_script_name(stage)
     if not (working_dir / "jobs" / script).is_file():
         raise ConfigError(f"{working_dir}: no jobs/{script} (run from a vdgray checkout or pass "
                           "--working-dir)")
@@ -102,7 +102,7 @@ def _submit_with_retry(client, attempts: int = 20, delay_s: float = 3.0, **kwarg
 
 
 @click.command("submit")
-@click.argument("stage", type=click.Choice(["pipeline", *STAGES]))
+@click.argument("stage", type=click.Choice([PIPELINE_JOB, *jobs()]))
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML config inside the working directory.")
 @click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE")
