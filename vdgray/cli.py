@@ -7,39 +7,21 @@ against `COMMANDS` by a test.
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 
 from vdgray.console import VERBOSE_ENV, set_verbose
 from vdgray.errors import VdgrayError
+from vdgray.lazy_group import LazyGroup
 from vdgray.stages.table import COMMAND_TABLE
 
 # name -> ("module:attribute" of a click.Command, one-line help), from the stage table.
 COMMANDS: dict[str, tuple[str, str]] = {c.name: (c.target, c.help) for c in COMMAND_TABLE}
 
 
-class LazyGroup(click.Group):
-    """A click group whose subcommands are imported only when invoked."""
-
-    def list_commands(self, ctx):
-        return list(COMMANDS)
-
-    def get_command(self, ctx, name):
-        if name not in COMMANDS:
-            return None
-        target, _ = COMMANDS[name]
-        module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
-
-    def format_commands(self, ctx, formatter):
-        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, table=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vdgray")
 @click.option("--verbose", "-v", is_flag=True,
               help=f"Also print Ray's and the model libraries' own logs (same as {VERBOSE_ENV}=1); "

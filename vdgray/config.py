@@ -117,7 +117,7 @@ def load_config(
     data: dict = dict(base or {})
     source = "overrides"
     if path is not None:
-        data = _deep_merge(data, read_yaml(path))
+        data = deep_merge(data, read_yaml(path))
         source = f"config file {path}"
         if overrides:
             source += " with overrides"
@@ -128,11 +128,14 @@ def load_config(
         raise ConfigError(format_validation_error(e, source)) from None
 
 
-def _deep_merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
+def deep_merge(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, merging nested dicts (a YAML's `ray.num_cpus` keeps the base's
+    other `ray` keys; the pipeline's settings.train-cir.model.kind keeps the wired
+    model.encoder)."""
+    out = dict(base)
+    for k, v in extra.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
+            out[k] = deep_merge(out[k], v)
         else:
             out[k] = v
     return out

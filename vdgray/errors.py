@@ -23,3 +23,11 @@ class DataFormatError(VdgrayError):
 
 class IncompleteOutputError(StorageError):
     """An output prefix has no `_manifest.json`: the stage that writes it did not finish."""
+
+
+def innermost(e: BaseException, link: str = "__cause__") -> BaseException:
+    """The end of `e`'s chain of causes along `link`: `__cause__` (a `raise ... from`, as Ray
+    Train's `TrainingFailedError` wraps a worker's exception) or `cause` (Ray's task errors)."""
+    while getattr(e, link, None) is not None and getattr(e, link) is not e:
+        e = getattr(e, link)
+    return e

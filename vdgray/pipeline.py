@@ -15,7 +15,7 @@ import click
 from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, Uri
+from vdgray.config import StageConfig, Uri, deep_merge
 from vdgray.errors import ConfigError
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stages.table import STAGE_TABLE, Stage, job_groups
@@ -140,19 +140,10 @@ def wiring(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
     raise ConfigError(f"pipeline: no wiring for stage {stage}")
 
 
-def _merge(base: dict, extra: dict) -> dict:
-    """`extra` over `base`, merging nested dicts (settings.train-cir.model.kind keeps the
-    wired model.encoder)."""
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def stage_config(cfg: PipelineConfig, stage: str):
     """Validate one stage's config (wiring + settings); errors name `settings.<stage>.<key>`."""
     cls, _ = STAGES[stage].load()
-    data = _merge(wiring(cfg, stage), cfg.settings.get(stage, {}))
+    data = deep_merge(wiring(cfg, stage), cfg.settings.get(stage, {}))
     fields = cls.model_fields
     if "ray" in fields:
         data.setdefault("ray", cfg.ray.model_dump())

@@ -70,6 +70,11 @@ def join(uri: str, *parts: str) -> str:
     return str(Path(uri, *parts))
 
 
+def parent(uri: str) -> str:
+    """The URI up to its last '/' ("." for a bare name): where a stage's sibling outputs go."""
+    return uri.rsplit("/", 1)[0] if "/" in uri else "."
+
+
 def _aws_env() -> tuple:
     keys = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
             "AWS_REGION", "AWS_DEFAULT_REGION")
@@ -294,6 +299,13 @@ def open_parquet(uri: str) -> pq.ParquetFile:
         raise StorageError(f"{uri}: file not found (listed in the manifest)") from None
     except (OSError, pa.ArrowInvalid) as e:
         raise StorageError(f"{uri}: cannot read Parquet ({str(e).strip().splitlines()[0]})") from None
+
+
+def parquet_rows(uri: str) -> int:
+    """Rows of one Parquet file, from its footer (no data read)."""
+    fs, path = filesystem(uri)
+    with fs.open_input_file(path) as fh:
+        return pq.ParquetFile(fh).metadata.num_rows
 
 
 def unique_name(prefix: str = "part", suffix: str = ".parquet") -> str:

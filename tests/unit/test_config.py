@@ -3,7 +3,7 @@
 import pytest
 from pydantic import Field
 
-from vdgray.config import StageConfig, apply_overrides, load_config
+from vdgray.config import StageConfig, apply_overrides, deep_merge, load_config
 from vdgray.errors import ConfigError
 from vdgray.runtime import RayConfig
 
@@ -58,3 +58,11 @@ def test_override_syntax():
     with pytest.raises(ConfigError, match="is a value, not a section"):
         apply_overrides({"a": 1}, ["a.b=2"])
     assert apply_overrides({}, ["a.b=[1, 2]", "c=hello world"]) == {"a": {"b": [1, 2]}, "c": "hello world"}
+
+
+def test_deep_merge_keeps_nested_keys_the_extra_does_not_set():
+    base = {"ray": {"num_cpus": 2, "address": "auto"}, "model": {"encoder": "e"}, "k": 1}
+    out = deep_merge(base, {"ray": {"num_cpus": 4}, "model": "m", "new": {"a": 1}})
+    assert out == {"ray": {"num_cpus": 4, "address": "auto"}, "model": "m", "k": 1,
+                   "new": {"a": 1}}
+    assert base["ray"]["num_cpus"] == 2

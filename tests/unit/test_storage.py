@@ -81,3 +81,15 @@ def test_local_write_is_atomic(tmp_path, monkeypatch):
         storage.write_bytes(str(target), b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_parent_of_a_uri():
+    assert storage.parent("s3://b/runs/model") == "s3://b/runs"
+    assert storage.parent("/tmp/runs/model") == "/tmp/runs"
+    assert storage.parent("model") == "."
+
+
+def test_parquet_rows_reads_the_footer(any_uri):
+    uri = storage.join(any_uri, "t.parquet")
+    storage.write_parquet(uri, pa.table({"x": list(range(7))}))
+    assert storage.parquet_rows(uri) == 7

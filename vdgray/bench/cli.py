@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
+
+from vdgray.lazy_group import LazyGroup
 
 # name -> ("module:attribute" of a click.Command, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
@@ -17,22 +17,7 @@ BENCHES: dict[str, tuple[str, str]] = {
 }
 
 
-class _LazyBenchGroup(click.Group):
-    def list_commands(self, ctx):
-        return list(BENCHES)
-
-    def get_command(self, ctx, name):
-        if name not in BENCHES:
-            return None
-        module, attr = BENCHES[name][0].split(":")
-        return getattr(importlib.import_module(module), attr)
-
-    def format_commands(self, ctx, formatter):
-        with formatter.section("Benchmarks"):
-            formatter.write_dl([(n, h) for n, (_, h) in BENCHES.items()])
-
-
-@click.group(cls=_LazyBenchGroup)
+@click.group(cls=LazyGroup, table=BENCHES, section="Benchmarks")
 def command():
     """Measure speed and memory; print a table and write JSON."""
     from vdgray.console import quiet_libraries

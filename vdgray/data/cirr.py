@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pyarrow as pa
-
 from vdgray import storage
 from vdgray.data import images as img
-from vdgray.data.triplets import HUMAN, make_triplets
+from vdgray.data.benchmark import BenchmarkSplit, read_json
 from vdgray.errors import DataFormatError, StorageError
 
 CIRR_SPLITS = ("train", "val", "test1")
@@ -40,7 +38,7 @@ class CirrQuery:
 
 
 @dataclass
-class CirrSplit:
+class CirrSplit(BenchmarkSplit):
     """A loaded split: its queries and its image table (name -> image URI, file order)."""
 
     split: str
@@ -64,34 +62,18 @@ class CirrSplit:
         except KeyError:
             raise DataFormatError(f"{self.captions_uri}: no query with pairid {pairid}") from None
 
-    def image_uri(self, name: str) -> str:
-        try:
-            return self.images[name]
-        except KeyError:
-            raise DataFormatError(
-                f"{self.image_split_uri}: image {name!r} is not in the {self.split} split") from None
+    def _not_in_split(self, name: str) -> str:
+        return f"{self.image_split_uri}: image {name!r} is not in the {self.split} split"
 
-    def read_image(self, name: str) -> bytes:
-        """The encoded bytes of one image of the split."""
-        uri = self.image_uri(name)
-        try:
-            return storage.read_bytes(uri)
-        except StorageError as e:
-            raise DataFormatError(
-                f"{self.image_split_uri}: image {name!r} listed but unreadable ({e})") from None
+    def _unreadable(self, name: str, err: StorageError) -> str:
+        return f"{self.image_split_uri}: image {name!r} listed but unreadable ({err})"
 
-    def images_table(self) -> pa.Table:
-        """The split's images in the gallery contract form: image_id, uri."""
-        return pa.table({"image_id": list(self.images), "uri": list(self.images.values())})
+    def _no_targets(self) -> str:  # test1
+        return (f"{self.captions_uri}: split {self.split!r} has no targets, "
+                "so it cannot be turned into triplets")
 
-    def to_triplets(self, generator: str = HUMAN) -> pa.Table:
-        """Queries as human triplets (reference, target_hard, caption); not for test1."""
-        if any(q.target is None for q in self.queries):
-            raise DataFormatError(f"{self.captions_uri}: split {self.split!r} has no targets, "
-                                  "so it cannot be turned into triplets")
-        return make_triplets([q.reference for q in self.queries],
-                             [q.target for q in self.queries],
-                             [q.caption for q in self.queries], HUMAN, generator)
+    def _query_text(self, query: CirrQuery) -> str:
+        return query.caption
 
 
 def captions_uri(root: str, split: str) -> str:
@@ -102,19 +84,9 @@ def image_split_uri(root: str, split: str) -> str:
     return storage.join(root, "image_splits", f"split.{VERSION}.{split}.json")
 
 
-def _read_json(uri: str, what: str):
-    try:
-        return storage.read_json(uri)
-    except StorageError as e:
-        msg = str(e)
-        if msg.endswith("file not found"):
-            raise DataFormatError(f"{uri}: CIRR {what} file not found") from None
-        raise DataFormatError(msg) from None
-
-
 def _load_image_split(uri: str) -> dict[str, str]:
     """name -> cleaned relative path, in file order."""
-    data = _read_json(uri, "image_splits")
+    data = read_json(uri, "CIRR image_splits")
     if not isinstance(data, dict):
         raise DataFormatError(f"{uri}: expected an object {{name: relative path}}, "
                               f"got {type(data).__name__}")
@@ -180,7 +152,7 @@ def load_cirr(root: str, split: str, image_root: str | None = None,
     image_root = image_root or storage.join(root, "img_raw")
     cap_uri, split_uri = captions_uri(root, split), image_split_uri(root, split)
     rels = _load_image_split(split_uri)
-    records = _read_json(cap_uri, "captions")
+    records = read_json(cap_uri, "CIRR captions")
     if not isinstance(records, list):
         raise DataFormatError(f"{cap_uri}: expected a list of records, got {type(records).__name__}")
     queries, seen = [], {}

@@ -15,11 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pyarrow as pa
-
 from vdgray import storage
 from vdgray.data import images as img
-from vdgray.data.triplets import HUMAN, make_triplets
+from vdgray.data.benchmark import BenchmarkSplit, read_json
 from vdgray.errors import DataFormatError, StorageError
 
 FASHIONIQ_CATEGORIES = ("dress", "shirt", "toptee")
@@ -48,7 +46,7 @@ class FashionIQQuery:
 
 
 @dataclass
-class FashionIQSplit:
+class FashionIQSplit(BenchmarkSplit):
     """A loaded split: queries of all requested categories, galleries and image URIs."""
 
     split: str
@@ -60,33 +58,18 @@ class FashionIQSplit:
     def category_queries(self, category: str) -> list[FashionIQQuery]:
         return [q for q in self.queries if q.category == category]
 
-    def image_uri(self, name: str) -> str:
-        try:
-            return self.images[name]
-        except KeyError:
-            raise DataFormatError(f"{self.image_root}: image {name!r} is not part of the "
-                                  f"FashionIQ {self.split} split that was loaded") from None
+    def _not_in_split(self, name: str) -> str:
+        return (f"{self.image_root}: image {name!r} is not part of the "
+                f"FashionIQ {self.split} split that was loaded")
 
-    def read_image(self, name: str) -> bytes:
-        """The encoded bytes of one image."""
-        uri = self.image_uri(name)
-        try:
-            return storage.read_bytes(uri)
-        except StorageError as e:
-            raise DataFormatError(f"image {name!r} listed but unreadable ({e})") from None
+    def _unreadable(self, name: str, err: StorageError) -> str:
+        return f"image {name!r} listed but unreadable ({err})"
 
-    def images_table(self) -> pa.Table:
-        """Every referenced image in the gallery contract form: image_id, uri."""
-        return pa.table({"image_id": list(self.images), "uri": list(self.images.values())})
+    def _no_targets(self) -> str:  # test
+        return f"FashionIQ {self.split}: queries without targets cannot be turned into triplets"
 
-    def to_triplets(self, generator: str = HUMAN) -> pa.Table:
-        """Queries as human triplets with the joined text; needs targets (not test)."""
-        if any(q.target is None for q in self.queries):
-            raise DataFormatError(f"FashionIQ {self.split}: queries without targets cannot "
-                                  "be turned into triplets")
-        return make_triplets([q.reference for q in self.queries],
-                             [q.target for q in self.queries],
-                             [q.text for q in self.queries], HUMAN, generator)
+    def _query_text(self, query: FashionIQQuery) -> str:
+        return query.text
 
 
 def captions_uri(root: str, category: str, split: str) -> str:
@@ -95,15 +78,6 @@ def captions_uri(root: str, category: str, split: str) -> str:
 
 def image_split_uri(root: str, category: str, split: str) -> str:
     return storage.join(root, "image_splits", f"split.{category}.{split}.json")
-
-
-def _read_json(uri: str, what: str):
-    try:
-        return storage.read_json(uri)
-    except StorageError as e:
-        if str(e).endswith("file not found"):
-            raise DataFormatError(f"{uri}: FashionIQ {what} file not found") from None
-        raise DataFormatError(str(e)) from None
 
 
 def _name(rec: dict, key: str, where: str, optional: bool = False) -> str | None:
@@ -177,7 +151,7 @@ def load_fashioniq(root: str, split: str, categories: Sequence[str] = FASHIONIQ_
     sources: dict[str, str] = {}
     for cat in categories:
         split_uri = image_split_uri(root, cat, split)
-        names = _read_json(split_uri, "image_splits")
+        names = read_json(split_uri, "FashionIQ image_splits")
         if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
             raise DataFormatError(f"{split_uri}: expected a list of image names")
         galleries[cat] = names
@@ -185,7 +159,7 @@ def load_fashioniq(root: str, split: str, categories: Sequence[str] = FASHIONIQ_
             sources.setdefault(n, split_uri)
         gallery = set(names)
         cap_uri = captions_uri(root, cat, split)
-        records = _read_json(cap_uri, "captions")
+        records = read_json(cap_uri, "FashionIQ captions")
         if not isinstance(records, list):
             raise DataFormatError(f"{cap_uri}: expected a list of records, "
                                   f"got {type(records).__name__}")

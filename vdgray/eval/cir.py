@@ -68,8 +68,7 @@ class EvalConfig(StageConfig):
     def cache_uri(self) -> str:
         if self.cache:
             return self.cache
-        parent = self.output.rsplit("/", 1)[0] if "/" in self.output else "."
-        return storage.join(parent, "eval-cache")
+        return storage.join(storage.parent(self.output), "eval-cache")
 
 
 def _world_test1_targets(root: str, queries) -> list[str]:

@@ -40,6 +40,17 @@ def tiny_tokenizer():
     return build_word_tokenizer(_WORDS)
 
 
+def seeded_init(make, seed: int, *args):
+    """`make(*args)` with torch seeded to `seed` and the global RNG restored after: the same
+    random weights for the same seed in every process, whatever else has drawn numbers."""
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        return make(*args)
+    finally:
+        torch.random.set_rng_state(state)
+
+
 @functools.lru_cache(maxsize=4)
 def _build_named(name: str, seed: int) -> tuple:
     from transformers import CLIPModel
@@ -51,13 +62,7 @@ def _build_named(name: str, seed: int) -> tuple:
         image_size=image_size, patch_size=patch, hidden=hidden, layers=layers, heads=heads,
         max_position=max_pos, projection_dim=proj,
     )
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model = CLIPModel(cfg)
-    finally:
-        torch.random.set_rng_state(state)
-    return model.state_dict(), cfg, tok
+    return seeded_init(CLIPModel, seed, cfg).state_dict(), cfg, tok
 
 
 def build_named(name: str, seed: int = 0) -> Encoder:

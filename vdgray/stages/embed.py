@@ -161,7 +161,7 @@ def run(cfg: EmbedConfig) -> dict:
     files = [f for f in storage.list_files(cfg.output, suffix=".parquet")]
     rel = [f[len(cfg.output) + 1:] if storage.is_s3(cfg.output) else _rel_local(cfg.output, f)
            for f in files]
-    n_ok = sum(_rows(f) for f in files)
+    n_ok = sum(storage.parquet_rows(f) for f in files)
     if n_ok + len(failures) != n_rows:
         raise IncompleteOutputError(
             f"{cfg.output}: {n_ok} embeddings + {len(failures)} failures != {n_rows} gallery rows "
@@ -183,13 +183,6 @@ def _rel_local(root: str, f: str) -> str:
     from pathlib import Path
 
     return Path(f).relative_to(Path(root).absolute()).as_posix()
-
-
-def _rows(uri: str) -> int:
-    import pyarrow.parquet as pq
-
-    fs, path = storage.filesystem(uri)
-    return pq.ParquetFile(fs.open_input_file(path)).metadata.num_rows
 
 
 @click.command("embed")

@@ -22,12 +22,11 @@ import time
 from typing import Literal
 
 import click
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
-from vdgray.errors import ConfigError, DataFormatError, StorageError, VdgrayError
+from vdgray.errors import ConfigError, DataFormatError, StorageError, VdgrayError, innermost
 from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stage_options import build_config, config_options
@@ -205,12 +204,6 @@ def committed_checkpoints(output: str) -> int:
     return len(committed_files(storage.join(output, CHECKPOINT_DIR)))
 
 
-def _rows(uri: str) -> int:
-    fs, path = storage.filesystem(uri)
-    with fs.open_input_file(path) as fh:
-        return pq.ParquetFile(fh).metadata.num_rows
-
-
 def _removed_counts(cfg: GenerateConfig, files: list[str]) -> dict[str, int]:
     """Distinct removed triplet ids per reason, minus ids a resumed run kept after all."""
     from vdgray.stages.generate_filters import REASONS
@@ -376,9 +369,7 @@ def run(cfg: GenerateConfig) -> dict:
     except VdgrayError:
         raise
     except Exception as e:  # a Ray task error wrapping ours, or the library's own
-        cause = e
-        while getattr(cause, "cause", None) is not None and cause is not cause.cause:
-            cause = cause.cause
+        cause = innermost(e, "cause")
         if isinstance(cause, VdgrayError):
             raise type(cause)(str(cause)) from None
         line = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
@@ -388,7 +379,7 @@ def run(cfg: GenerateConfig) -> dict:
     t_gen = time.perf_counter()
 
     files = data_files(cfg.output)
-    triplets = sum(_rows(storage.join(cfg.output, f)) for f in files)
+    triplets = sum(storage.parquet_rows(storage.join(cfg.output, f)) for f in files)
     failures = read_side_records(storage.join(cfg.output, FAILURES_DIR), "pair_id")
     removed = _removed_counts(cfg, files)
     accounted = triplets + len(failures) + sum(removed.values())

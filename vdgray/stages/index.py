@@ -71,8 +71,7 @@ class IndexConfig(StageConfig):
     def cache_uri(self) -> str:
         if self.cache:
             return self.cache
-        parent = self.output.rsplit("/", 1)[0] if "/" in self.output else "."
-        return storage.join(parent, "eval-cache")
+        return storage.join(storage.parent(self.output), "eval-cache")
 
 
 class EmbedGalleryImages(EmbedTargets):

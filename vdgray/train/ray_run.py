@@ -14,14 +14,13 @@ from pydantic import Field
 
 from vdgray import storage
 from vdgray.config import StageConfig, Uri
-from vdgray.errors import VdgrayError
+from vdgray.errors import VdgrayError, innermost
 from vdgray.runtime import RayConfig
 
 
 def default_run_storage(output: str) -> str:
     """`<output's parent>/ray-train`: checkpoints next to the final artefacts."""
-    parent = output.rsplit("/", 1)[0] if "/" in output else "."
-    return storage.join(parent, "ray-train")
+    return storage.join(storage.parent(output), "ray-train")
 
 
 class TrainRunConfig(StageConfig):
@@ -66,8 +65,7 @@ def run_config(storage_uri: str, name: str, max_failures: int, keep: int = 2):
 
 def root_cause(e: BaseException) -> str:
     """`Type: last line` of the innermost cause (the worker's own exception)."""
-    while getattr(e, "__cause__", None) is not None:
-        e = e.__cause__
+    e = innermost(e)
     lines = str(e).strip().splitlines()
     return f"{type(e).__name__}: {lines[-1] if lines else ''}"
 

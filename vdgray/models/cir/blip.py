@@ -25,7 +25,7 @@ def tiny_blip(seed: int = 0) -> Encoder:
     """A random-initialised tiny BlipForImageTextRetrieval (same weights for the same seed)."""
     from transformers import BlipConfig, BlipForImageTextRetrieval
 
-    from vdgray.models.registry import tiny_tokenizer
+    from vdgray.models.registry import seeded_init, tiny_tokenizer
 
     tok = tiny_tokenizer()
     cfg = BlipConfig(
@@ -38,12 +38,7 @@ def tiny_blip(seed: int = 0) -> Encoder:
                            num_attention_heads=2, image_size=32, patch_size=8),
         image_text_hidden_size=32,
     )
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model = BlipForImageTextRetrieval(cfg)
-    finally:
-        torch.random.set_rng_state(state)
+    model = seeded_init(BlipForImageTextRetrieval, seed, cfg)
     return Encoder(model, tok, image_processor(32), "tiny-blip")
 
 
