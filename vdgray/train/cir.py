@@ -11,23 +11,16 @@ final CIR model dir goes to `output` with a "cir-model" manifest (written last).
 
 from __future__ import annotations
 
-import time
 from typing import Literal
 
 import click
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from vdgray import manifest, storage
-from vdgray.config import Uri, resolved
+from vdgray.config import Uri
 from vdgray.errors import ConfigError
-from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
-from vdgray.train.ray_run import (
-    TrainRunConfig,
-    fit,
-    numeric_metrics,
-    torch_threads,
-)
+from vdgray.train.driver import Training, train_and_publish
+from vdgray.train.ray_run import TrainRunConfig
 
 
 class HumanData(BaseModel):
@@ -98,36 +91,20 @@ class TrainCirConfig(TrainRunConfig):
 def run(cfg: TrainCirConfig) -> dict:
     """Train, write the CIR model dir to `output`, return the last epoch's metrics."""
     from vdgray.train.cir_loop import train_loop
-    from vdgray.train.encoder import _publish
 
-    t0 = time.time()
-    if manifest.is_complete(cfg.output, "cir-model") and not cfg.overwrite:
-        doc = manifest.read_manifest(cfg.output, "cir-model")
-        click.echo(f"train-cir: {cfg.output} already holds a model (set overwrite=true to retrain)")
-        return {"output": cfg.output, "skipped": True, **doc.get("metrics", {})}
-    storage.ensure_bucket(cfg.output)
-    storage.ensure_bucket(cfg.run_storage())
-    ensure_ray(cfg.ray)
-    threads = torch_threads(cfg.torch_threads, cfg.num_workers)
-    result = fit(train_loop, cfg.loop_config(threads), num_workers=cfg.num_workers,
-                 use_gpu=cfg.use_gpu, run=cfg.run_config(), ray_cfg=cfg.ray, what=f"train-cir on {cfg.human.root}")
-    metrics = numeric_metrics(result)
-    files = _publish(result.checkpoint, cfg.output)
-    wall = time.time() - t0
     inputs = {"human": cfg.human.root}
     if cfg.pseudo != "none":
         inputs.update(pseudo=cfg.pseudo, pseudo_gallery=cfg.pseudo_gallery)
-    manifest.write_manifest(
-        cfg.output, stage="cir-model", config=resolved(cfg), inputs=inputs,
-        counts={"human_triplets": int(metrics.get("human_triplets", 0)),
-                "pseudo_triplets": int(metrics.get("pseudo_triplets", 0))},
-        files=files, wall_time_s=wall,
-        extra={"kind": cfg.model.kind, "metrics": metrics,
-               "checkpoint_storage": cfg.run_storage(), "run_name": cfg.run_name()},
-    )
-    click.echo(f"train-cir: {cfg.model.kind} loss {metrics.get('loss', float('nan')):.4f} after "
-               f"{metrics.get('epoch', 0)} epochs in {wall:.0f}s -> {cfg.output}")
-    return {"output": cfg.output, "wall_time_s": wall, **metrics}
+    return train_and_publish(cfg, Training(
+        command="train-cir", stage="cir-model", loop=train_loop,
+        what=f"train-cir on {cfg.human.root}", loop_config=cfg.loop_config, inputs=inputs,
+        counts=lambda m: {"human_triplets": int(m.get("human_triplets", 0)),
+                          "pseudo_triplets": int(m.get("pseudo_triplets", 0))},
+        extra={"kind": cfg.model.kind},
+        summary=lambda m, wall: (
+            f"train-cir: {cfg.model.kind} loss {m.get('loss', float('nan')):.4f} after "
+            f"{m.get('epoch', 0)} epochs in {wall:.0f}s -> {cfg.output}"),
+    ))
 
 
 @click.command("train-cir")

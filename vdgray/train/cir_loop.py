@@ -12,15 +12,11 @@ resumed run continues after the latest finished epoch.
 
 from __future__ import annotations
 
-import math
-import os
-import tempfile
 import time
 
 import numpy as np
 import torch
 
-from vdgray.console import say
 from vdgray.models.losses import gather, joint_loss, tdm_loss
 from vdgray.train.cir_data import (
     ImageTable,
@@ -30,8 +26,13 @@ from vdgray.train.cir_data import (
     pseudo_triplets,
     steps_per_epoch,
 )
-
-TRAIN_STATE = "train_state.pt"
+from vdgray.train.schedule import warmup_scheduler
+from vdgray.train.worker import (
+    TrainWorker,
+    check_finite,
+    load_train_state,
+    save_train_state,
+)
 
 
 def load_data(config: dict, model):
@@ -56,14 +57,6 @@ def build_model(config: dict):
     m = config["model"]
     torch.manual_seed(config["seed"])
     return build_cir(m["kind"], m["encoder"], **m.get("settings", {}))
-
-
-def _lr_lambda(total: int, warmup: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-    return f
 
 
 def step_loss(model, batch: dict, n_human: int, config: dict) -> tuple[torch.Tensor, dict]:
@@ -99,12 +92,10 @@ def _batch(table: ImageTable, human, pseudo, h_idx, p_idx, device) -> tuple[dict
 
 def train_loop(config: dict) -> None:
     """Ray Train entry: train, checkpoint and report once per epoch."""
-    import ray.train
     import ray.train.torch
 
-    torch.set_num_threads(int(config["torch_threads"]))
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    worker = TrainWorker(config)
+    rank, world = worker.rank, worker.world
     model = build_model(config)
     table, human, pseudo = load_data(config, model)
     batch = config["batch_size"]
@@ -121,22 +112,18 @@ def train_loop(config: dict) -> None:
     params = [p for p in core.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config["lr"], weight_decay=config["weight_decay"])
     total = config["epochs"] * steps
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, _lr_lambda(total, max(1, int(total * config["warmup"]))))
+    sched = warmup_scheduler(opt, total, max(1, int(total * config["warmup"])))
 
-    start_epoch = 0
-    ckpt = ray.train.get_checkpoint()
-    if ckpt:
+    def restore(d: str) -> dict:
         from vdgray.models.cir import load_cir
 
-        with ckpt.as_directory() as d:
-            core.load_state_dict(load_cir(d).state_dict())
-            state = torch.load(os.path.join(d, TRAIN_STATE), weights_only=False)
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            start_epoch = state["epoch"] + 1
-        if rank == 0:
-            say(config.get("progress"), f"train-cir: resuming after epoch {start_epoch}")
+        core.load_state_dict(load_cir(d).state_dict())
+        return load_train_state(d, opt, sched)
+
+    state = worker.resume(restore)
+    start_epoch = state["epoch"] + 1 if state else 0
+    if state:
+        worker.say(f"train-cir: resuming after epoch {start_epoch}")
 
     for epoch in range(start_epoch, config["epochs"]):
         t0 = time.time()
@@ -161,19 +148,14 @@ def train_loop(config: dict) -> None:
                    "pseudo_triplets": len(pseudo) if pseudo else 0,
                    "epoch_s": time.time() - t0, "lr": float(sched.get_last_lr()[0]),
                    "resumed_from_epoch": start_epoch}
-        if not math.isfinite(metrics["loss"]):
-            raise FloatingPointError(f"loss is {metrics['loss']} at epoch {epoch + 1}")
-        if rank == 0:
-            say(config.get("progress"), f"train-cir: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.4f} "
-                  f"({len(losses)} steps of {batch}+{pseudo_batch} x {world} workers) "
-                  f"{metrics['epoch_s']:.1f}s")
-        with tempfile.TemporaryDirectory() as tmp:
-            checkpoint = None
-            if rank == 0:
-                core.eval()
-                core.save(tmp)
-                torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                            "epoch": epoch}, os.path.join(tmp, TRAIN_STATE))
-                checkpoint = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=checkpoint)
+        check_finite(metrics["loss"], f"epoch {epoch + 1}")
+        worker.say(f"train-cir: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.4f} "
+                   f"({len(losses)} steps of {batch}+{pseudo_batch} x {world} workers) "
+                   f"{metrics['epoch_s']:.1f}s")
 
+        def write(tmp: str, epoch: int = epoch) -> None:
+            core.eval()
+            core.save(tmp)
+            save_train_state(tmp, opt, sched, epoch=epoch)
+
+        worker.report(metrics, write)

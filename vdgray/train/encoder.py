@@ -11,29 +11,16 @@ tokenizer + image processor, HF format) goes to `output` with a "model" manifest
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-import time
-from pathlib import Path
-
 import click
 from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import Uri, resolved
+from vdgray.config import Uri
 from vdgray.data.synthetic.attributes import SHAPES
 from vdgray.errors import ConfigError
-from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
-from vdgray.train.ray_run import (
-    TrainRunConfig,
-    fit,
-    numeric_metrics,
-    torch_threads,
-)
-
-TRAIN_STATE = "train_state.pt"
+from vdgray.train.driver import Training, train_and_publish
+from vdgray.train.ray_run import TrainRunConfig
 
 
 class TrainEncoderConfig(TrainRunConfig):
@@ -78,37 +65,26 @@ def run(cfg: TrainEncoderConfig) -> dict:
     """Train, write the model dir to `output`, return the final metrics."""
     from vdgray.train.encoder_loop import train_loop
 
-    t0 = time.time()
-    if manifest.is_complete(cfg.output, "model") and not cfg.overwrite:
-        doc = manifest.read_manifest(cfg.output, "model")
-        click.echo(f"train-encoder: {cfg.output} already holds a model (set overwrite=true to retrain)")
-        return {"output": cfg.output, "skipped": True, **doc.get("metrics", {})}
-    storage.ensure_bucket(cfg.output)
-    storage.ensure_bucket(cfg.run_storage())
-    ensure_ray(cfg.ray)
-    threads = torch_threads(cfg.torch_threads, cfg.num_workers)
-    loop_cfg = {**cfg.model_dump(mode="json", exclude={"ray"}), "torch_threads": threads,
+    def loop_config(threads: int) -> dict:
+        return {**cfg.model_dump(mode="json", exclude={"ray"}), "torch_threads": threads,
                 "world_config": (_world_config(cfg.world)
                                  if cfg.rendered_pairs or cfg.scene_loss else {})}
-    result = fit(train_loop, loop_cfg, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                 run=cfg.run_config(), ray_cfg=cfg.ray, what=f"train-encoder on {cfg.world}")
-    metrics = numeric_metrics(result)
-    files = _publish(result.checkpoint, cfg.output)
-    wall = time.time() - t0
-    manifest.write_manifest(
-        cfg.output, stage="model", config=resolved(cfg), inputs={"world": cfg.world},
-        counts={"train_pairs": int(metrics.get("train_pairs", 0)),
-                "holdout_pairs": int(metrics.get("holdout_pairs", 0)),
-                "rendered_pairs": cfg.rendered_pairs * cfg.epochs},
-        files=files, wall_time_s=wall,
-        extra={"model_class": "CLIPModel", "metrics": metrics,
-               "checkpoint_storage": cfg.run_storage(), "run_name": cfg.run_name()},
-    )
-    click.echo(f"train-encoder: loss {metrics.get('loss', float('nan')):.3f} "
-               f"R@1 {metrics.get('R@1', 0):.3f} R@5 {metrics.get('R@5', 0):.3f} "
-               f"(chance {metrics.get('chance_R@5', 0):.3f}) zero-shot shape "
-               f"{metrics.get('zs_shape', 0):.2f} (chance {1 / len(SHAPES):.2f}) in {wall:.0f}s -> {cfg.output}")
-    return {"output": cfg.output, "wall_time_s": wall, **metrics}
+
+    return train_and_publish(cfg, Training(
+        command="train-encoder", stage="model", loop=train_loop,
+        what=f"train-encoder on {cfg.world}", loop_config=loop_config,
+        inputs={"world": cfg.world},
+        counts=lambda m: {"train_pairs": int(m.get("train_pairs", 0)),
+                          "holdout_pairs": int(m.get("holdout_pairs", 0)),
+                          "rendered_pairs": cfg.rendered_pairs * cfg.epochs},
+        extra={"model_class": "CLIPModel"},
+        summary=lambda m, wall: (
+            f"train-encoder: loss {m.get('loss', float('nan')):.3f} "
+            f"R@1 {m.get('R@1', 0):.3f} R@5 {m.get('R@5', 0):.3f} "
+            f"(chance {m.get('chance_R@5', 0):.3f}) zero-shot shape "
+            f"{m.get('zs_shape', 0):.2f} (chance {1 / len(SHAPES):.2f}) in {wall:.0f}s "
+            f"-> {cfg.output}"),
+    ))
 
 
 def _world_config(world: str) -> dict:
@@ -123,21 +99,6 @@ def _world_config(world: str) -> dict:
                           f"/_manifest.json has no synth settings {missing}; both need a world "
                           "written by `vdgray synth` (set them to 0 for other galleries)")
     return {k: config[k] for k in RENDERER_KEYS}
-
-
-def _publish(checkpoint, output: str) -> list[str]:
-    """Copy the checkpoint's HF files (not the optimiser state) to `output`."""
-    from vdgray.models.checkpoint import upload_dir
-
-    with checkpoint.as_directory() as d, tempfile.TemporaryDirectory() as tmp:
-        stage = Path(tmp, "model")
-        shutil.copytree(d, stage, ignore=shutil.ignore_patterns(TRAIN_STATE, ".*"))
-        if storage.is_s3(output):
-            storage.delete_prefix(output)
-        else:
-            shutil.rmtree(output, ignore_errors=True)
-            os.makedirs(output, exist_ok=True)
-        return upload_dir(stage, output)
 
 
 @click.command("train-encoder")

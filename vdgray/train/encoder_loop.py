@@ -9,15 +9,11 @@ and the held-out R@K; a restarted or resumed run continues from the latest check
 
 from __future__ import annotations
 
-import math
-import os
-import tempfile
 import time
 
 import numpy as np
 import torch
 
-from vdgray.console import say
 from vdgray.train.encoder_data import load_pairs, recall_at_k, split_holdout
 from vdgray.train.encoder_render import (
     pretrain_renderer,
@@ -32,6 +28,13 @@ from vdgray.train.encoder_scene_head import (
     SceneHead,
     head_accuracy,
     scene_labels,
+)
+from vdgray.train.schedule import warmup_scheduler
+from vdgray.train.worker import (
+    TrainWorker,
+    check_finite,
+    load_train_state,
+    save_train_state,
 )
 
 IMAGE_SIZE = 64
@@ -59,27 +62,16 @@ def _tensors(pairs, encoder_like):
     return pixels, tok["input_ids"], tok["attention_mask"]
 
 
-def _lr_lambda(total_steps: int, warmup: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return f
-
-
 def train_loop(config: dict) -> None:
     """Ray Train entry: train, evaluate and checkpoint once per epoch."""
-    import ray.train
     import ray.train.torch
     from torch.utils.data import DataLoader, TensorDataset
 
     from vdgray.models.encoders import Encoder, image_processor
     from vdgray.models.tokenizer import build_word_tokenizer
 
-    torch.set_num_threads(int(config["torch_threads"]))
-    ctx = ray.train.get_context()
-    rank = ctx.get_world_rank()
+    worker = TrainWorker(config)
+    rank = worker.rank
     pairs = load_pairs(config["world"])
     train_idx, hold_idx = split_holdout(len(pairs.image_ids), config["holdout"], config["seed"])
     train, hold = pairs.take(train_idx), pairs.take(hold_idx)
@@ -110,7 +102,7 @@ def train_loop(config: dict) -> None:
     core = wrapper.clip
     opt = torch.optim.AdamW(ddp_model.parameters(), lr=config["lr"],
                             weight_decay=config["weight_decay"])
-    world = ctx.get_world_size()
+    world = worker.world
     device = ray.train.torch.get_device()
 
     def epoch_plan(epoch: int) -> list:
@@ -124,23 +116,21 @@ def train_loop(config: dict) -> None:
         return [plan[i] for i in order]
 
     steps = config["epochs"] * max(1, len(epoch_plan(0)))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(steps, max(1, steps // 10)))
+    sched = warmup_scheduler(opt, steps, max(1, steps // 10))
 
-    start_epoch = resumed_from = 0
-    ckpt = ray.train.get_checkpoint()
-    if ckpt:
-        with ckpt.as_directory() as d:
-            from transformers import CLIPModel
+    def restore(d: str) -> dict:
+        from transformers import CLIPModel
 
-            core.load_state_dict(CLIPModel.from_pretrained(d).state_dict())
-            state = torch.load(os.path.join(d, "train_state.pt"), weights_only=False)
-            if wrapper.head is not None and state.get("scene_head"):
-                wrapper.head.load_state_dict(state["scene_head"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            start_epoch = resumed_from = state["epoch"] + 1
-        if rank == 0:
-            say(config.get("progress"), f"train-encoder: resuming after epoch {start_epoch}")
+        core.load_state_dict(CLIPModel.from_pretrained(d).state_dict())
+        state = load_train_state(d, opt, sched)
+        if wrapper.head is not None and state.get("scene_head"):
+            wrapper.head.load_state_dict(state["scene_head"])
+        return state
+
+    state = worker.resume(restore)
+    start_epoch = resumed_from = state["epoch"] + 1 if state else 0
+    if state:
+        worker.say(f"train-encoder: resuming after epoch {start_epoch}")
 
     for epoch in range(start_epoch, config["epochs"]):
         t0 = time.time()
@@ -189,11 +179,10 @@ def train_loop(config: dict) -> None:
                    "train_pairs": len(train_idx), "holdout_pairs": len(hold_idx),
                    "rendered_pairs_per_epoch": config["rendered_pairs"],
                    "resumed_from_epoch": resumed_from, "epoch_s": time.time() - t0}
-        if not math.isfinite(metrics["loss"]):
-            raise FloatingPointError(f"loss is {metrics['loss']} at epoch {epoch + 1}")
+        check_finite(metrics["loss"], f"epoch {epoch + 1}")
         if rank == 0:
             scene_txt = f" scene {metrics['scene_loss']:.3f}" if scene_losses else ""
-            say(config.get("progress"), f"train-encoder: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.3f}"
+            worker.say(f"train-encoder: epoch {epoch + 1}/{config['epochs']} loss {metrics['loss']:.3f}"
                   f"{scene_txt} "
                   f"held-out R@1 {rec['R@1']:.3f} R@5 {rec['R@5']:.3f} "
                   f"(chance {rec['chance_R@1']:.3f}/{rec['chance_R@5']:.3f}) zero-shot "
@@ -202,13 +191,10 @@ def train_loop(config: dict) -> None:
                   + (" head " + " ".join(f"{k[5:]} {v:.2f}" for k, v in zs.items()
                                           if k.startswith("head_")) if head is not None else "")
                   + f" {metrics['epoch_s']:.1f}s")
-        with tempfile.TemporaryDirectory() as tmp:
-            checkpoint = None
-            if rank == 0:
-                enc.save(tmp)
-                torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                            "epoch": epoch,
-                            "scene_head": head.state_dict() if head is not None else None},
-                           os.path.join(tmp, "train_state.pt"))
-                checkpoint = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=checkpoint)
+
+        def write(tmp: str, epoch: int = epoch) -> None:
+            enc.save(tmp)
+            save_train_state(tmp, opt, sched, epoch=epoch,
+                             scene_head=head.state_dict() if head is not None else None)
+
+        worker.report(metrics, write)

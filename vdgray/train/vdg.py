@@ -22,25 +22,18 @@ epoch line carries a check that the loss alone cannot give: align's reading prob
 
 from __future__ import annotations
 
-import tempfile
-import time
 from pathlib import Path
 
 import click
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from vdgray import manifest, storage
-from vdgray.config import Uri, resolved
+from vdgray import storage
+from vdgray.config import Uri
 from vdgray.errors import ConfigError, StorageError
 from vdgray.models.vdg.stages import LORA_TARGETS, STAGES
-from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
-from vdgray.train.ray_run import (
-    TrainRunConfig,
-    fit,
-    numeric_metrics,
-    torch_threads,
-)
+from vdgray.train.driver import Training, train_and_publish
+from vdgray.train.ray_run import TrainRunConfig
 
 MODEL_STAGE = "vdg-model"
 
@@ -115,7 +108,7 @@ class TrainVdgConfig(TrainRunConfig):
         return f"vdg-{self.stage}-{self.output.rsplit('/', 1)[-1]}"
 
 
-def publish(cfg: TrainVdgConfig, checkpoint_dir: str | Path, local: Path) -> None:
+def build_model_dir(cfg: TrainVdgConfig, checkpoint_dir: str | Path, local: Path) -> None:
     """Write the trained model (input model + checkpoint tensors) as a HF dir at `local`."""
     import torch
 
@@ -138,17 +131,8 @@ def publish(cfg: TrainVdgConfig, checkpoint_dir: str | Path, local: Path) -> Non
     save_vdg(peft_model.unload(), processor, local)
 
 
-def run(cfg: TrainVdgConfig) -> dict:
-    """Train one stage; write the model dir and its manifest to `output`; return metrics."""
-
-    from vdgray.models.checkpoint import upload_dir
-    from vdgray.train.vdg_loop import train_loop
-
-    t0 = time.time()
-    if manifest.is_complete(cfg.output, MODEL_STAGE) and not cfg.overwrite:
-        doc = manifest.read_manifest(cfg.output, MODEL_STAGE)
-        click.echo(f"train-vdg: {cfg.output} already holds a model (set overwrite=true to retrain)")
-        return {"output": cfg.output, "skipped": True, **doc.get("metrics", {})}
+def check_inputs(cfg: TrainVdgConfig) -> None:
+    """The input model is a model dir, and instruct's held-out split exists."""
     if not storage.exists(storage.join(cfg.model, "config.json")):
         raise StorageError(f"{cfg.model}: not a model directory (no config.json)")
     if cfg.stage == "instruct" and cfg.val_split:
@@ -159,33 +143,28 @@ def run(cfg: TrainVdgConfig) -> dict:
         if not storage.exists(held):
             raise ConfigError(f"val_split: {held} does not exist (set val_split: null to train "
                               "without a held-out loss)")
-    storage.ensure_bucket(cfg.output)
-    storage.ensure_bucket(cfg.run_storage())
-    ensure_ray(cfg.ray)
-    loop_cfg = {**cfg.model_dump(mode="json", exclude={"ray"}),
-                "torch_threads": torch_threads(cfg.torch_threads, cfg.num_workers)}
-    result = fit(train_loop, loop_cfg, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                 run=cfg.run_config(), ray_cfg=cfg.ray, what=f"train-vdg {cfg.stage} from {cfg.model}")
-    metrics = numeric_metrics(result)
-    with result.checkpoint.as_directory() as d, tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp, "model")
-        publish(cfg, d, local)
-        if storage.is_s3(cfg.output):
-            storage.delete_prefix(cfg.output)
-        files = upload_dir(local, cfg.output)
-    wall = time.time() - t0
-    manifest.write_manifest(
-        cfg.output, stage=MODEL_STAGE, config=resolved(cfg), inputs={"model": cfg.model,
-                                                                    "data": cfg.cirr or cfg.world},
-        counts={"examples": int(metrics.get("examples", 0)), "steps": int(metrics.get("step", 0))},
-        files=files, wall_time_s=wall,
+
+
+def run(cfg: TrainVdgConfig) -> dict:
+    """Train one stage; write the model dir and its manifest to `output`; return metrics."""
+    from vdgray.train.vdg_loop import train_loop
+
+    return train_and_publish(cfg, Training(
+        command="train-vdg", stage=MODEL_STAGE, loop=train_loop,
+        what=f"train-vdg {cfg.stage} from {cfg.model}",
+        loop_config=lambda threads: {**cfg.model_dump(mode="json", exclude={"ray"}),
+                                     "torch_threads": threads},
+        inputs={"model": cfg.model, "data": cfg.cirr or cfg.world},
+        counts=lambda m: {"examples": int(m.get("examples", 0)),
+                          "steps": int(m.get("step", 0))},
         extra={"model_class": "LlavaForConditionalGeneration", "vdg_stage": cfg.stage,
-               "adapter": cfg.stage == "instruct", "metrics": metrics,
-               "checkpoint_storage": cfg.run_storage(), "run_name": cfg.run_name()},
-    )
-    click.echo(f"train-vdg[{cfg.stage}]: loss {metrics.get('first_loss', float('nan')):.3f} -> "
-               f"{metrics.get('loss', float('nan')):.3f} in {wall:.0f}s -> {cfg.output}")
-    return {"output": cfg.output, "wall_time_s": wall, **metrics}
+               "adapter": cfg.stage == "instruct"},
+        summary=lambda m, wall: (
+            f"train-vdg[{cfg.stage}]: loss {m.get('first_loss', float('nan')):.3f} -> "
+            f"{m.get('loss', float('nan')):.3f} in {wall:.0f}s -> {cfg.output}"),
+        build=lambda d, local: build_model_dir(cfg, d, local),
+        check=lambda: check_inputs(cfg),
+    ))
 
 
 @click.command("train-vdg")

@@ -9,29 +9,16 @@ optimizer steps. Checkpoints hold only the trainable tensors + optimizer/schedul
 
 from __future__ import annotations
 
-import math
 import os
-import tempfile
 import time
 
 import numpy as np
 import torch
 
-from vdgray.console import say
+from vdgray.train.schedule import warmup_scheduler
+from vdgray.train.worker import TrainWorker, check_finite, load_train_state, save_train_state
 
-TRAINABLE, TRAIN_STATE = "trainable.pt", "train_state.pt"
-
-
-def lr_lambda(total: int, warmup: int, schedule: str, step_size: int = 0, gamma: float = 0.1):
-    """Linear warm-up then cosine decay to 0, or step decay (x gamma every `step_size`)."""
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if schedule == "step":
-            return gamma ** ((step - warmup) // max(1, step_size))
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return f
+TRAINABLE = "trainable.pt"
 
 
 def stage_model(config: dict):
@@ -141,7 +128,6 @@ def _batches(n: int, epoch: int, config: dict, rank: int, world: int) -> list[li
 
 def train_loop(config: dict) -> None:
     """Ray Train entry: train the stage, checkpoint every epoch (and every N steps)."""
-    import ray.train
     import ray.train.torch
 
     from vdgray.models.vdg.stages import (
@@ -154,10 +140,9 @@ def train_loop(config: dict) -> None:
     from vdgray.train.vdg_heldout import heldout_metrics, heldout_pairs
     from vdgray.train.vdg_probe import caption_word_accuracy, word_categories
 
-    torch.set_num_threads(int(config["torch_threads"]))
+    worker = TrainWorker(config)
     torch.manual_seed(config["seed"])
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    rank, world = worker.rank, worker.world
     model, processor = stage_model(config)
     examples, pixels = stage_examples(config, model, processor)
     device = ray.train.torch.get_device()
@@ -179,36 +164,30 @@ def train_loop(config: dict) -> None:
     accum = config["grad_accum"]
     per_epoch = max(1, len(_batches(len(examples), 0, config, rank, world)) // accum)
     total = config["epochs"] * per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(
-        total, max(1, int(total * config["warmup_ratio"])), config["schedule"],
-        config["step_size"] or per_epoch, config["gamma"]))
+    sched = warmup_scheduler(opt, total, max(1, int(total * config["warmup_ratio"])),
+                             config["schedule"], config["step_size"] or per_epoch,
+                             config["gamma"])
+
+    def restore(d: str) -> dict:
+        load_trainable(model, torch.load(os.path.join(d, TRAINABLE), weights_only=True))
+        return load_train_state(d, opt, sched)
 
     step, resumed, history, first_loss = 0, False, [], None
-    ckpt = ray.train.get_checkpoint()
-    if ckpt:
-        with ckpt.as_directory() as d:
-            load_trainable(model, torch.load(os.path.join(d, TRAINABLE), weights_only=True))
-            state = torch.load(os.path.join(d, TRAIN_STATE), weights_only=False)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+    state = worker.resume(restore)
+    if state:
         step, resumed = int(state["step"]), True
         history, first_loss = list(state.get("history", [])), state.get("first_loss")
-        if rank == 0:
-            say(config.get("progress"), f"train-vdg[{config['stage']}]: resuming from step {step}")
+        worker.say(f"train-vdg[{config['stage']}]: resuming from step {step}")
     start_step = step
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if config["bf16"] and device.type == "cuda" else torch.autocast("cpu", enabled=False))
 
+    def write(tmp: str) -> None:
+        torch.save(trainable_state(model), os.path.join(tmp, TRAINABLE))
+        save_train_state(tmp, opt, sched, step=step, history=history, first_loss=first_loss)
+
     def save(metrics: dict) -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            checkpoint = None
-            if rank == 0:
-                torch.save(trainable_state(model), os.path.join(tmp, TRAINABLE))
-                torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                            "step": step, "history": history, "first_loss": first_loss},
-                           os.path.join(tmp, TRAIN_STATE))
-                checkpoint = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=checkpoint)
+        worker.report(metrics, write)
 
     for epoch in range(step // per_epoch, config["epochs"]):
         t0, losses = time.time(), []
@@ -233,8 +212,7 @@ def train_loop(config: dict) -> None:
             step += 1
             losses.append(acc_loss)
             first_loss = acc_loss if first_loss is None else first_loss
-            if not math.isfinite(acc_loss):
-                raise FloatingPointError(f"loss is {acc_loss} at step {step}")
+            check_finite(acc_loss, f"step {step}")
             fail = config.get("fail_at_step")
             if fail and not resumed and step == fail:
                 raise RuntimeError(f"injected failure at step {step} (fail_at_step)")
@@ -251,7 +229,7 @@ def train_loop(config: dict) -> None:
         if rank == 0:
             read = "".join(f" {k} {v:.2f}" if k.startswith("read_") else f" {k} {v:.4f}"
                            for k, v in reads.items())
-            say(config.get("progress"), f"train-vdg[{config['stage']}]: epoch {epoch + 1}/{config['epochs']} "
+            worker.say(f"train-vdg[{config['stage']}]: epoch {epoch + 1}/{config['epochs']} "
                   f"step {step}/{total} loss {mean:.4f}{read} lr {sched.get_last_lr()[0]:.2e} "
                   f"{time.time() - t0:.1f}s")
         save({"epoch": epoch + 1, "step": step, "loss": mean, "first_loss": first_loss,
