@@ -60,7 +60,7 @@ class Retriever:
             raise RuntimeError(f"index {self.index_uri} is empty or out of sync with its ids")
 
     def _image(self, q: Query):
-        from vdgray.models.encoders import decode_image
+        from vdgray.data.images import decode_image
 
         if q.image_id is not None:
             if q.image_id not in self.images:
