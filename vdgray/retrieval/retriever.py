@@ -13,8 +13,8 @@ import numpy as np
 
 from vdgray import manifest, storage
 from vdgray.errors import ConfigError, DataFormatError
-from vdgray.serve.image_store import ImageStore
-from vdgray.serve.schemas import Query, QueryError
+from vdgray.retrieval.image_store import ImageStore
+from vdgray.retrieval.queries import Query, QueryError
 
 
 class Retriever:
