@@ -98,7 +98,7 @@ class TrainCirConfig(TrainRunConfig):
 def run(cfg: TrainCirConfig) -> dict:
     """Train, write the CIR model dir to `output`, return the last epoch's metrics."""
     from vdgray.train.cir_loop import train_loop
-    from vdgray.train.encoder import _publish
+    from vdgray.train.encoder import publish
 
     t0 = time.time()
     if manifest.is_complete(cfg.output, "cir-model") and not cfg.overwrite:
@@ -112,7 +112,7 @@ def run(cfg: TrainCirConfig) -> dict:
     result = fit(train_loop, cfg.loop_config(threads), num_workers=cfg.num_workers,
                  use_gpu=cfg.use_gpu, run=cfg.run_config(), ray_cfg=cfg.ray, what=f"train-cir on {cfg.human.root}")
     metrics = numeric_metrics(result)
-    files = _publish(result.checkpoint, cfg.output)
+    files = publish(result.checkpoint, cfg.output)
     wall = time.time() - t0
     inputs = {"human": cfg.human.root}
     if cfg.pseudo != "none":

@@ -93,7 +93,7 @@ def run(cfg: TrainEncoderConfig) -> dict:
     result = fit(train_loop, loop_cfg, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                  run=cfg.run_config(), ray_cfg=cfg.ray, what=f"train-encoder on {cfg.world}")
     metrics = numeric_metrics(result)
-    files = _publish(result.checkpoint, cfg.output)
+    files = publish(result.checkpoint, cfg.output)
     wall = time.time() - t0
     manifest.write_manifest(
         cfg.output, stage="model", config=resolved(cfg), inputs={"world": cfg.world},
@@ -125,7 +125,7 @@ def _world_config(world: str) -> dict:
     return {k: config[k] for k in RENDERER_KEYS}
 
 
-def _publish(checkpoint, output: str) -> list[str]:
+def publish(checkpoint, output: str) -> list[str]:
     """Copy the checkpoint's HF files (not the optimiser state) to `output`."""
     from vdgray.models.checkpoint import upload_dir
 
