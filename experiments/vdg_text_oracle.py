@@ -30,9 +30,10 @@ from tqdm import tqdm
 from vdgray import storage
 from vdgray.data.synthetic.attributes import Scene, perturb, sample_scene
 from vdgray.data.synthetic.language import caption, change_key, delta_text, parse_delta
+from vdgray.data.synthetic.texts import world_texts
 from vdgray.eval.vdg_metrics import delta_scores
 from vdgray.models.vdg.build import llama_config, world_tokenizer
-from vdgray.train.vdg_data import IGNORE, Examples, collate, world_texts
+from vdgray.train.vdg_data import IGNORE, Examples, collate
 
 PRETRAIN_SEED = 987654  # fresh scenes, never a world's gallery or CIRR scene (those use 0..)
 

@@ -10,9 +10,9 @@ from vdgray import storage
 from vdgray.bench.embed import synthetic_pngs
 from vdgray.errors import ConfigError, DataFormatError
 from vdgray.models.cir import build_cir
-from vdgray.serve.image_store import ImageStore
-from vdgray.serve.retriever import Retriever
-from vdgray.serve.schemas import Query, QueryError
+from vdgray.retrieval.image_store import ImageStore
+from vdgray.retrieval.queries import Query, QueryError
+from vdgray.retrieval.retriever import Retriever
 from vdgray.stages.index import IndexConfig, write_index
 
 N = 12

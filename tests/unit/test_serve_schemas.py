@@ -10,16 +10,15 @@ from PIL import Image
 from pydantic import ValidationError
 
 from vdgray.errors import ConfigError
-from vdgray.serve.config import ServeConfig
-from vdgray.serve.schemas import (
-    BatchSearchRequest,
+from vdgray.retrieval.queries import (
     Query,
     QueryError,
-    SearchRequest,
     image_problem,
     text_problem,
     validate_query,
 )
+from vdgray.serve.config import ServeConfig
+from vdgray.serve.schemas import BatchSearchRequest, SearchRequest
 
 
 @pytest.fixture

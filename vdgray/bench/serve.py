@@ -56,7 +56,7 @@ def pad_index(index_uri: str, out_uri: str, size: int, seed: int = 0) -> dict:
 def in_process(model: str, index: str, queries, batch: int, threads: int, requests: int,
                max_seconds: float) -> list[dict]:
     """Rows for the in-process Retriever: one query per call, and `batch` per call."""
-    from vdgray.serve.retriever import Retriever
+    from vdgray.retrieval.retriever import Retriever
 
     r = Retriever(model, index, torch_threads=threads)
     r.search(queries[:batch])  # warm-up (first-call allocations)
@@ -153,10 +153,10 @@ def command(world, n_val, model, encoder, gallery_size, concurrency, requests, m
     import httpx
 
     from vdgray.bench.report import report
+    from vdgray.retrieval.queries import Query
     from vdgray.runtime import RayConfig
     from vdgray.serve.cli import start, stop
     from vdgray.serve.config import ServeConfig
-    from vdgray.serve.schemas import Query
 
     model_arg = model
     levels = [int(c) for c in str(concurrency).split(",") if c.strip()]

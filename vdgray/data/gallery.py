@@ -151,7 +151,7 @@ class Decoder:
         self.failures: list[dict] = []
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from vdgray.models.encoders import decode_image
+        from vdgray.data.images import decode_image
 
         ids, images, failed = [], [], []
         for image_id, data in zip(batch["image_id"], batch["image"], strict=True):

@@ -1,8 +1,10 @@
-"""Image-folder helpers shared by the benchmark loaders (CIRR, FashionIQ).
+"""Image helpers: decoding encoded bytes, and the image-folder checks of the benchmark loaders.
 
-Benchmarks list images by relative path under an image root that may be local or on S3.
-Checking that each listed image exists must cost one listing, not one request per image,
-and a bad path must be reported with the file that listed it.
+`decode_image` is the one way encoded image bytes become a PIL image (galleries, the index,
+the retriever, the encoders, VDG), so a corrupt image is the same DataFormatError everywhere.
+Benchmarks (CIRR, FashionIQ) list images by relative path under an image root that may be
+local or on S3. Checking that each listed image exists must cost one listing, not one
+request per image, and a bad path must be reported with the file that listed it.
 """
 
 from __future__ import annotations
@@ -69,3 +71,15 @@ def decode_rgb(data: bytes, name: str):
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataFormatError(f"{name}: cannot decode image ({e})") from None
     return img.convert("RGB")
+
+
+def decode_image(data: bytes):
+    """Encoded bytes -> RGB PIL image; raises DataFormatError with the decoder's reason."""
+    from PIL import Image
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        return img.convert("RGB")
+    except Exception as e:  # PIL raises many types for corrupt input
+        raise DataFormatError(f"cannot decode image: {type(e).__name__}: {e}") from None

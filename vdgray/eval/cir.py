@@ -16,12 +16,10 @@ from typing import Literal
 
 import click
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
-from vdgray.errors import DataFormatError
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stage_options import build_config, config_options
 
@@ -71,19 +69,6 @@ class EvalConfig(StageConfig):
         return storage.join(storage.parent(self.output), "eval-cache")
 
 
-def _world_test1_targets(root: str, queries) -> list[str]:
-    """test1 targets of a synthetic world, from truth/queries.parquet."""
-    manifest.read_manifest(storage.join(root, "truth"), "truth")
-    t = storage.read_parquet(storage.join(root, "truth", "queries.parquet"))
-    t = t.filter(pc.equal(t.column("split"), "test1"))
-    by_pair = dict(zip(t.column("pairid").to_pylist(), t.column("target").to_pylist(),
-                       strict=True))
-    try:
-        return [by_pair[q.pairid] for q in queries]
-    except KeyError as e:
-        raise DataFormatError(f"{root}/truth: no test1 truth for pairid {e.args[0]}") from None
-
-
 def _gallery(cfg: EvalConfig, table: pa.Table, what: str):
     from vdgray.eval.cir_embed import gallery_embeddings
 
@@ -98,6 +83,7 @@ def _eval_cirr(cfg: EvalConfig, model) -> tuple[dict | None, pa.Table, dict]:
     import numpy as np
 
     from vdgray.data.cirr import load_cirr
+    from vdgray.data.synthetic.truth import world_test1_targets
     from vdgray.eval.cir_embed import query_embeddings
     from vdgray.eval.cir_score import score_cirr
 
@@ -110,7 +96,7 @@ def _eval_cirr(cfg: EvalConfig, model) -> tuple[dict | None, pa.Table, dict]:
                          [x.caption for x in split.queries], cfg.batch_size)
     targets = None
     if cfg.data.split == "test1" and cfg.data.format == "world":
-        targets = _world_test1_targets(cfg.data.root, split.queries)
+        targets = world_test1_targets(cfg.data.root, split.queries)
     metrics, table = score_cirr(q, g, names, split.queries, targets)
     extra = {"queries": len(split.queries), "gallery": len(names), "cache_hit": hit}
     if cfg.data.split == "test1":

@@ -9,13 +9,13 @@ the model class underneath. Models come from local directories only (see
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vdgray.data.images import decode_image
 from vdgray.errors import DataFormatError
 
 WORLD_MEAN = [0.5, 0.5, 0.5]
@@ -61,18 +61,6 @@ def image_processor(image_size: int, mean=WORLD_MEAN, std=WORLD_STD):
         crop_size={"height": image_size, "width": image_size},
         do_center_crop=False, image_mean=list(mean), image_std=list(std),
     )
-
-
-def decode_image(data: bytes):
-    """Encoded bytes -> RGB PIL image; raises DataFormatError with the decoder's reason."""
-    from PIL import Image
-
-    try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
-        return img.convert("RGB")
-    except Exception as e:  # PIL raises many types for corrupt input
-        raise DataFormatError(f"cannot decode image: {type(e).__name__}: {e}") from None
 
 
 class Encoder:

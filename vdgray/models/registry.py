@@ -14,7 +14,7 @@ import torch
 
 from vdgray.models.encoders import Encoder, clip_config, image_processor, load_dir
 
-_WORDS = (
+WORDS = (
     "a an the of on in at with and small medium large big tiny red green blue yellow purple "
     "orange white black gray grey pink brown cyan circle square triangle star cross ring "
     "background left right top bottom center middle upper lower corner object objects shape "
@@ -37,7 +37,7 @@ def tiny_tokenizer():
     """The fixed word tokenizer of the registered random models."""
     from vdgray.models.tokenizer import build_word_tokenizer
 
-    return build_word_tokenizer(_WORDS)
+    return build_word_tokenizer(WORDS)
 
 
 def seeded_init(make, seed: int, *args):

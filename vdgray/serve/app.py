@@ -25,14 +25,9 @@ from ray import serve
 
 from vdgray.config import format_validation_error
 from vdgray.errors import ConfigError
+from vdgray.retrieval.queries import Query, QueryError, validate_query
 from vdgray.serve.config import ServeConfig
-from vdgray.serve.schemas import (
-    BatchSearchRequest,
-    Query,
-    QueryError,
-    SearchRequest,
-    validate_query,
-)
+from vdgray.serve.schemas import BatchSearchRequest, SearchRequest
 
 # a valid body is at most {"queries": [{...}]}: three levels; anything far deeper is abuse
 MAX_JSON_DEPTH = 8
@@ -132,7 +127,7 @@ class RetrieverService:
     def __init__(self, config: dict):
         import ray
 
-        from vdgray.serve.retriever import Retriever
+        from vdgray.retrieval.retriever import Retriever
 
         self.cfg = ServeConfig.model_validate(config)
         self.limits = self.cfg.limits()

@@ -9,21 +9,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from vdgray.config import StageConfig, Uri
+from vdgray.retrieval.queries import Limits
 from vdgray.runtime import RayConfig
-
-
-class Limits(BaseModel):
-    """What the ingress accepts (its only settings, so an index roll-out leaves it running)."""
-
-    max_image_bytes: int
-    max_image_pixels: int
-    max_text_chars: int
-    max_k: int
-    default_k: int
-    max_batch_queries: int
 
 
 class ServeConfig(StageConfig):

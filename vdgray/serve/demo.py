@@ -45,12 +45,12 @@ def _free_port() -> int:
 
 def _queries(cfg: ServeCheckConfig):
     from vdgray.data.cirr import load_cirr
-    from vdgray.eval.cir import _world_test1_targets
+    from vdgray.data.synthetic.truth import world_test1_targets
 
     split = load_cirr(storage.join(cfg.world, "cirr"), cfg.split)
     qs = split.queries[:cfg.queries]
     targets = ([q.target for q in qs] if cfg.split == "val"
-               else _world_test1_targets(cfg.world, qs))
+               else world_test1_targets(cfg.world, qs))
     return split, list(zip(qs, targets, strict=True))
 
 

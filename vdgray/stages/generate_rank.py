@@ -4,7 +4,7 @@ With `filters.retriever_model` (a `train-cir` output) and `filters.retriever_ind
 `vdgray index` output over the same gallery the pairs come from), a pseudo triplet is kept
 only when that retriever, asked (reference image, generated delta), ranks the pair's target
 in its top-k: the current model vouches for the new delta. Ranking goes through the serving
-path itself (`vdgray.serve.retriever.Retriever`), so the filter and the server agree.
+path itself (`vdgray.retrieval.retriever.Retriever`), so the filter and the server agree.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ class CirRank:
 
     def __init__(self, model_uri: str, index_uri: str, top_k: int,
                  torch_threads: int | None = None):
-        from vdgray.serve.retriever import Retriever
+        from vdgray.retrieval.retriever import Retriever
 
         self.retriever = Retriever(model_uri, index_uri, torch_threads=torch_threads)
         self.top_k = top_k
 
     def __call__(self, images: Sequence[bytes], texts: Sequence[str], target_ids: Sequence[str],
                  reference_ids: Sequence[str] | None = None) -> list[int]:
-        from vdgray.serve.schemas import Query
+        from vdgray.retrieval.queries import Query
 
         refs = list(reference_ids) if reference_ids is not None else [None] * len(images)
         # The reference is in the index too; ask for one more and drop it by id.

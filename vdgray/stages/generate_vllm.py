@@ -53,7 +53,7 @@ class RequestBuilder:
         self.prompt = build_prompt()
 
     def __call__(self, row: dict) -> dict:
-        from vdgray.models.encoders import decode_image
+        from vdgray.data.images import decode_image
 
         out = {k: row[k] for k in PASS_COLUMNS if k in row}
         reference = bytes(row["reference_image"])

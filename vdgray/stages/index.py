@@ -78,7 +78,7 @@ class EmbedGalleryImages(EmbedTargets):
     """Ray Data actor: {image_id, image bytes} -> {image_id, embedding[D]} (target side)."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
-        from vdgray.models.encoders import decode_image
+        from vdgray.data.images import decode_image
 
         ids, images = [], []
         for image_id, data in zip(batch["image_id"], batch["image"], strict=True):

@@ -137,7 +137,7 @@ def check_inputs(cfg: TrainVdgConfig) -> None:
         raise StorageError(f"{cfg.model}: not a model directory (no config.json)")
     if cfg.stage == "instruct" and cfg.val_split:
         from vdgray.data.cirr import captions_uri
-        from vdgray.train.vdg_loop import cirr_root
+        from vdgray.train.vdg_data import cirr_root
 
         held = captions_uri(cirr_root({"cirr": cfg.cirr, "world": cfg.world}), cfg.val_split)
         if not storage.exists(held):

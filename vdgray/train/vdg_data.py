@@ -8,11 +8,12 @@
 
 Each `<image>` is expanded to the model's image-token count before tokenising, exactly as
 `LlavaProcessor` does, so training sees the same ids the generation backends build.
+`split_examples` (a CIRR split's instruct examples) and `pixel_values` (their images) serve
+both the training loop and the held-out metrics, which import them from here.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
@@ -35,21 +36,6 @@ class Examples:
 
     def __len__(self) -> int:
         return len(self.input_ids)
-
-
-def world_texts(world: str) -> list[str]:
-    """Every text a world LM should know: gallery captions, human deltas, the vocabulary."""
-    from vdgray import manifest
-    from vdgray.data.cirr import load_cirr
-    from vdgray.data.synthetic.attributes import VOCAB
-    from vdgray.data.synthetic.language import TEMPLATES
-
-    caps = manifest.read_dataset(storage.join(world, "captions"), columns=["caption"])
-    texts = caps.column("caption").to_pylist()
-    texts += [q.caption for q in load_cirr(storage.join(world, "cirr"), "train").queries]
-    words = [w for vals in VOCAB.values() for w in vals]
-    words += [re.sub(r"\{\w+\}", " ", t.text) for ts in TEMPLATES.values() for t in ts]
-    return texts + [" ".join(words)]
 
 
 def expand_images(text: str, n_tokens: int) -> str:
@@ -122,3 +108,27 @@ def collate(examples: Examples, idx: list[int], pad_id: int) -> dict[str, torch.
         rows += examples.images[i]
     return {"input_ids": ids, "labels": labels, "attention_mask": mask,
             "image_rows": torch.tensor(rows, dtype=torch.long)}
+
+
+def split_examples(config: dict, split_name: str, limit: int | None, tokenizer, n_img: int):
+    """Instruct examples of the first `limit` pairs (all when None) of a CIRR split."""
+    from vdgray.data.cirr import load_cirr
+
+    split = load_cirr(cirr_root(config), split_name)
+    qs = split.queries[:limit] if limit else split.queries
+    return instruct_examples([q.reference for q in qs], [q.target for q in qs],
+                             [q.caption for q in qs], split.read_image, tokenizer, n_img,
+                             config["max_length"])
+
+
+def pixel_values(processor, images: list[bytes]) -> torch.Tensor:
+    """The processor's pixel values of encoded images, in order."""
+    from vdgray.data.images import decode_image
+
+    pil = [decode_image(b) for b in images]
+    return processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
+
+
+def cirr_root(config: dict) -> str:
+    """The human triplets' CIRR root: `cirr`, else the world's cirr/."""
+    return config.get("cirr") or storage.join(config["world"], "cirr")

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import torch
 
-from vdgray.train.vdg_data import IGNORE, Examples, collate
+from vdgray.train.vdg_data import IGNORE, Examples, collate, pixel_values, split_examples
 
 
 def heldout_pairs(config: dict, model, processor):
     """(instruct examples, vision features) of up to `val_limit` pairs of `val_split`, or None
     (not the instruct stage, or `val_split` unset)."""
     from vdgray.models.vdg.stages import vision_features
-    from vdgray.train.vdg_loop import pixel_values, split_examples
 
     if config["stage"] != "instruct" or not config.get("val_split"):
         return None

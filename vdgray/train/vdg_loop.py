@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from vdgray.train.schedule import warmup_scheduler
+from vdgray.train.vdg_data import cirr_root, pixel_values, split_examples
 from vdgray.train.worker import TrainWorker, check_finite, load_train_state, save_train_state
 
 TRAINABLE = "trainable.pt"
@@ -37,13 +38,14 @@ def stage_model(config: dict):
 
 def stage_examples(config: dict, model, processor):
     """(Examples, pixel values of their image table) for the configured stage."""
+    from vdgray.data.synthetic.texts import world_texts
     from vdgray.train import vdg_data as D
 
     tok = processor.tokenizer
     n_img = int(model.config.image_seq_length)
     limit = config.get("limit")
     if config["stage"] == "lm":
-        texts = D.world_texts(config["world"])
+        texts = world_texts(config["world"])
         if limit:
             texts = texts[:limit]
         return D.lm_examples(texts, tok, config["max_length"]), None
@@ -62,33 +64,6 @@ def stage_examples(config: dict, model, processor):
     else:
         ex = split_examples(config, config["split"], limit, tok, n_img)
     return ex, pixel_values(processor, ex.image_bytes)
-
-
-def split_examples(config: dict, split_name: str, limit: int | None, tokenizer, n_img: int):
-    """Instruct examples of the first `limit` pairs (all when None) of a CIRR split."""
-    from vdgray.data.cirr import load_cirr
-    from vdgray.train import vdg_data as D
-
-    split = load_cirr(cirr_root(config), split_name)
-    qs = split.queries[:limit] if limit else split.queries
-    return D.instruct_examples([q.reference for q in qs], [q.target for q in qs],
-                               [q.caption for q in qs], split.read_image, tokenizer, n_img,
-                               config["max_length"])
-
-
-def pixel_values(processor, images: list[bytes]) -> torch.Tensor:
-    """The processor's pixel values of encoded images, in order."""
-    from vdgray.models.encoders import decode_image
-
-    pil = [decode_image(b) for b in images]
-    return processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
-
-
-def cirr_root(config: dict) -> str:
-    """The human triplets' CIRR root: `cirr`, else the world's cirr/."""
-    from vdgray import storage
-
-    return config.get("cirr") or storage.join(config["world"], "cirr")
 
 
 def human_deltas(config: dict) -> list[str]:

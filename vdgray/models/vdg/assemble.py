@@ -63,7 +63,7 @@ def build(cfg: AssembleConfig):
     if enc.kind != "clip":
         raise StorageError(f"{cfg.vision}: the VDG vision tower must be a CLIP model")
     if cfg.lm is None:
-        from vdgray.train.vdg_data import world_texts
+        from vdgray.data.synthetic.texts import world_texts
 
         tok = world_tokenizer(world_texts(cfg.world))
         torch.manual_seed(cfg.seed)

@@ -158,10 +158,10 @@ def tiny_vdg(seed: int = 0, lm_hidden: int = 32, lm_layers: int = 1, texts=()):
     """A tiny random VDG for tests: tiny-clip's vision tower + a 1-layer Llama (no files)."""
     from transformers import LlamaForCausalLM
 
-    from vdgray.models.registry import _WORDS, load_encoder
+    from vdgray.models.registry import WORDS, load_encoder
 
     enc = load_encoder("tiny-clip")
-    tok = world_tokenizer([" ".join(_WORDS), *texts])
+    tok = world_tokenizer([" ".join(WORDS), *texts])
     torch.manual_seed(seed)
     lm = LlamaForCausalLM(llama_config(len(tok), tok, hidden=lm_hidden, layers=lm_layers,
                                        heads=2, max_positions=256))

@@ -17,7 +17,7 @@ def generate_deltas(model, processor, references, targets, *, do_sample: bool = 
                     temperature: float = TEMPERATURE, top_k: int = TOP_K,
                     max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
     """Delta texts for parallel lists of reference and target images (PIL or bytes)."""
-    from vdgray.models.encoders import decode_image
+    from vdgray.data.images import decode_image
 
     if not references:
         return []

@@ -13,8 +13,8 @@ import numpy as np
 
 from vdgray import manifest, storage
 from vdgray.errors import ConfigError, DataFormatError
-from vdgray.serve.image_store import ImageStore
-from vdgray.serve.schemas import Query, QueryError
+from vdgray.retrieval.image_store import ImageStore
+from vdgray.retrieval.queries import Query, QueryError
 
 
 class Retriever:
@@ -60,7 +60,7 @@ class Retriever:
             raise RuntimeError(f"index {self.index_uri} is empty or out of sync with its ids")
 
     def _image(self, q: Query):
-        from vdgray.models.encoders import decode_image
+        from vdgray.data.images import decode_image
 
         if q.image_id is not None:
             if q.image_id not in self.images:
