@@ -19,8 +19,9 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, Uri, resolved
-from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.config import Uri, resolved
+from vdgray.gallery_embed import EncoderPoolFields
+from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
 
 METRICS = "metrics.json"
@@ -39,19 +40,15 @@ class EvalData(BaseModel):
     image_root: str | None = Field(None, description="CIRR image root (default: root/img_raw).")
 
 
-class EvalConfig(StageConfig):
+class EvalConfig(EncoderPoolFields):
     """Settings of `vdgray eval`."""
 
     model: Uri = Field(..., description="CIR model dir URI (the output of train-cir).")
     data: EvalData = Field(..., description="What to evaluate on.")
     output: Uri = Field(..., description="Where metrics.json, rankings.parquet (+ submissions) and _manifest.json go.")
     cache: Uri | None = Field(None, description="Gallery-embedding cache URI (default: <output's parent>/eval-cache).")
-    batch_size: int = Field(64, ge=1, description="Images per encoder batch.")
-    concurrency: int = Field(1, ge=1, description="Gallery encoder actors.")
-    num_cpus_per_actor: float = Field(1.0, gt=0, description="CPUs per gallery encoder actor.")
     use_gpu: bool = Field(False, description="One GPU per gallery actor (and the query encoder).")
     overwrite: bool = Field(False, description="Redo a finished evaluation.")
-    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
 
     @model_validator(mode="after")
     def _check(self):

@@ -1,12 +1,13 @@
 """`vdgray embed`: gallery images -> L2-normalised embeddings (Parquet shards + manifest).
 
 Ray Data streams the gallery through two steps: decode + preprocess in plain tasks (cheap,
-CPU, scales with the read), then the encoder in a callable class on an actor pool (the model
-loads once per actor; one GPU per actor on GPU clusters, a fraction of a CPU here so read and
-decode tasks always have CPU left and the pipeline cannot starve). Images that fail to decode
-are dropped from the stream by the decode task and written as tiny (image_id, reason) side
-files, so the job never aborts on one bad image, never collects images on the driver, and
-the manifest lists every failure: counts.images + counts.failed == gallery rows, checked.
+CPU, scales with the read), then the encoder in `gallery_embed`'s callable class on an actor
+pool (the model loads once per actor; one GPU per actor on GPU clusters, a fraction of a CPU
+here so read and decode tasks always have CPU left and the pipeline cannot starve). Images
+that fail to decode are dropped from the stream by the decode task and written as tiny
+(image_id, reason) side files, so the job never aborts on one bad image, never collects
+images on the driver, and the manifest lists every failure: counts.images + counts.failed ==
+gallery rows, checked.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import time
 from typing import Literal
 
 import click
-import numpy as np
-import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, resolved
 from vdgray.errors import ConfigError, IncompleteOutputError
+from vdgray.gallery_embed import EncoderPool, embed_batches
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stage_options import build_config, config_options
 
@@ -71,30 +71,6 @@ def _wants_gpu(setting) -> bool:
     return ray.cluster_resources().get("GPU", 0) >= 1
 
 
-class EmbedImages:
-    """Encoder actor: pixel values -> (image_id, embedding fixed_size_list<float32>[D])."""
-
-    def __init__(self, model: str, torch_threads: int = 1, device: str = "cpu"):
-        import torch
-
-        from vdgray.models.registry import load_encoder
-
-        torch.set_num_threads(torch_threads)
-        self.encoder = load_encoder(model).to(device)
-        self.dim = self.encoder.dim
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
-        import torch
-
-        pixels = torch.from_numpy(np.ascontiguousarray(batch["pixel_values"], dtype=np.float32))
-        emb = self.encoder.encode_images(pixels).numpy().astype(np.float32, copy=False)
-        flat = pa.array(emb.reshape(-1), pa.float32())
-        return pa.table({
-            "image_id": pa.array([str(x) for x in batch["image_id"]], pa.string()),
-            "embedding": pa.FixedSizeListArray.from_arrays(flat, self.dim),
-        })
-
-
 def _processor_of(model: str):
     """The encoder's image processor, input size, dim and name, for the decode tasks."""
     from vdgray.models.registry import encoder_info
@@ -104,18 +80,13 @@ def _processor_of(model: str):
 
 def build_pipeline(cfg: EmbedConfig, src, failures_uri: str | None):
     """The lazy Ray Dataset read -> decode tasks -> encoder actors; returns (ds, dim, name)."""
-    import ray
-
     from vdgray.data.gallery import Decoder, read_gallery
-    from vdgray.plan_fit import check_on_ray, encoder_pool_plan
 
     processor, image_size, dim, name = _processor_of(cfg.model)
     ensure_ray(cfg.ray)
-    gpu = _wants_gpu(cfg.use_gpu)
-    check_on_ray(encoder_pool_plan(cfg.concurrency, cfg.num_cpus_per_actor, gpu,
-                                   {"read/decode": cfg.decode_num_cpus}),
-                 cfg.ray, cfg.output, "concurrency or num_cpus_per_actor")
-    threads = cfg.torch_threads or max(1, round(cfg.num_cpus_per_actor))
+    pool = EncoderPool(cfg.model, "image", cfg.batch_size, cfg.concurrency,
+                       cfg.num_cpus_per_actor, _wants_gpu(cfg.use_gpu), cfg.torch_threads)
+    pool.check({"read/decode": cfg.decode_num_cpus}, cfg.ray, cfg.output)
     ds = read_gallery(cfg.gallery, src, num_cpus=cfg.decode_num_cpus)
     # Small blocks keep the stream moving: Ray may read a whole small gallery as one block,
     # and one block decoded then encoded in turn would leave one CPU idle at every moment.
@@ -126,14 +97,7 @@ def build_pipeline(cfg: EmbedConfig, src, failures_uri: str | None):
         Decoder(processor, image_size, failures_uri),
         batch_size=cfg.batch_size, batch_format="numpy", num_cpus=cfg.decode_num_cpus,
     )
-    ds = ds.map_batches(
-        EmbedImages,
-        fn_constructor_kwargs={"model": cfg.model, "torch_threads": threads,
-                               "device": "cuda" if gpu else "cpu"},
-        batch_size=cfg.batch_size, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
-        num_cpus=0 if gpu else cfg.num_cpus_per_actor, num_gpus=1 if gpu else 0,
-    )
+    ds = embed_batches(ds, pool)
     return ds, dim, name
 
 

@@ -1,12 +1,13 @@
 """`vdgray index`: embed a gallery with a trained retriever and write a FAISS index for serving.
 
 The gallery is embedded with the CIR model's *target* encoder (the side the server compares
-queries against) on Ray Data, with the same `EmbedTargets` actor as `vdgray eval`:
+queries against) on Ray Data, with the same `gallery_embed` actor pool as `vdgray eval`:
 - a CIRR split (of a synthetic world or real CIRR; `split` set) goes through eval's gallery
   embedding cache, so indexing what was just evaluated costs nothing and serves exactly the
   vectors the offline evaluation ranked;
 - any other gallery (world `gallery/`, Parquet with image bytes, an image folder) streams
-  through `EmbedGalleryImages`, and the embeddings are kept as Parquet under `embeddings/`.
+  through that pool (undecodable images are left out and counted), and the embeddings are
+  kept as Parquet under `embeddings/`.
 The output prefix holds `index.faiss` (flat up to `exact_max` vectors, else IVF, or HNSW on
 request; on the GPU when faiss has one), `ids.parquet` (row position -> image_id) and a
 manifest (stage "index") that names the model, the gallery source (so a server can look up a
@@ -24,10 +25,16 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, Uri, resolved
+from vdgray.config import Uri, resolved
 from vdgray.errors import DataFormatError
-from vdgray.eval.cir_embed import EmbedTargets
-from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.gallery_embed import (
+    EncoderPool,
+    EncoderPoolFields,
+    embed_batches,
+    embedding_matrix,
+    write_embeddings,
+)
+from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
 
 INDEX_FILE = "index.faiss"
@@ -36,7 +43,7 @@ EMBEDDINGS_DIR = "embeddings"
 STAGE = "index"
 
 
-class IndexConfig(StageConfig):
+class IndexConfig(EncoderPoolFields):
     """Settings of `vdgray index`."""
 
     model: Uri = Field(..., description="CIR model dir URI (the output of train-cir); its target encoder embeds the gallery.")
@@ -50,12 +57,8 @@ class IndexConfig(StageConfig):
     nprobe: int = Field(32, ge=1, description="IVF lists probed per query (stored with the index).")
     hnsw_m: int = Field(32, ge=2, description="HNSW neighbours per node.")
     use_gpu: Literal["auto", "true", "false"] | bool = Field("auto", description="Build the FAISS index on the GPU: auto (when faiss has one), true or false.")
-    batch_size: int = Field(64, ge=1, description="Images per encoder batch.")
-    concurrency: int = Field(1, ge=1, description="Encoder actors.")
-    num_cpus_per_actor: float = Field(1.0, gt=0, description="CPUs per encoder actor.")
     embed_gpu: bool = Field(False, description="One GPU per encoder actor.")
     overwrite: bool = Field(False, description="Rebuild a finished index.")
-    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
 
     @model_validator(mode="after")
     def _check(self):
@@ -72,31 +75,6 @@ class IndexConfig(StageConfig):
         if self.cache:
             return self.cache
         return storage.join(storage.parent(self.output), "eval-cache")
-
-
-class EmbedGalleryImages(EmbedTargets):
-    """Ray Data actor: {image_id, image bytes} -> {image_id, embedding[D]} (target side)."""
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
-        from vdgray.data.images import decode_image
-
-        ids, images = [], []
-        for image_id, data in zip(batch["image_id"], batch["image"], strict=True):
-            try:
-                images.append(decode_image(bytes(data)))
-                ids.append(str(image_id))
-            except (DataFormatError, TypeError):
-                continue  # an undecodable gallery image is left out of the index (counted)
-        if not images:
-            return pa.table({"image_id": pa.array([], pa.string()),
-                             "embedding": pa.array([], pa.list_(pa.float32(), self.model.dim))})
-        emb = self.model.encode_targets(self.model.preprocess(images)).numpy()
-        emb = emb.astype(np.float32, copy=False)
-        return pa.table({
-            "image_id": pa.array(ids, pa.string()),
-            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)),
-                                                           emb.shape[1]),
-        })
 
 
 def split_root(gallery: str) -> tuple[str, str]:
@@ -126,41 +104,23 @@ def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
 
 
 def _embed_gallery(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
-    import ray
-
     from vdgray.data.gallery import gallery_rows, read_gallery, resolve_gallery
-    from vdgray.plan_fit import check_on_ray, encoder_pool_plan
 
     src = resolve_gallery(cfg.gallery)
     total = gallery_rows(src)
     where = storage.join(cfg.output, EMBEDDINGS_DIR)
-    check_on_ray(encoder_pool_plan(cfg.concurrency, cfg.num_cpus_per_actor, cfg.embed_gpu,
-                                   {"read": 0.25}),
-                 cfg.ray, cfg.output, "concurrency or num_cpus_per_actor")
+    pool = EncoderPool(cfg.model, "target", cfg.batch_size, cfg.concurrency,
+                       cfg.num_cpus_per_actor, cfg.embed_gpu)
+    pool.check({"read": 0.25}, cfg.ray, cfg.output)
     storage.delete_prefix(where)
     ds = read_gallery(cfg.gallery, src, num_cpus=0.25)
     ds = ds.repartition(target_num_rows_per_block=4 * cfg.batch_size)
-    ds = ds.map_batches(
-        EmbedGalleryImages,
-        fn_constructor_kwargs={"model": cfg.model,
-                               "torch_threads": max(1, round(cfg.num_cpus_per_actor)),
-                               "device": "cuda" if cfg.embed_gpu else "cpu"},
-        batch_size=cfg.batch_size, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
-        num_cpus=0 if cfg.embed_gpu else cfg.num_cpus_per_actor,
-        num_gpus=1 if cfg.embed_gpu else 0,
-    )
-    fs, path = storage.filesystem(where)
-    ds.write_parquet(path, filesystem=fs)
-    files = storage.list_files(where, suffix=".parquet")
+    files, rel = write_embeddings(embed_batches(ds, pool), where)
     table = storage.read_parquet(files) if files else None
     if table is None or table.num_rows == 0:
         raise DataFormatError(f"{cfg.gallery}: no image of the gallery could be embedded")
     names = table.column("image_id").to_pylist()
-    vectors = np.asarray(table.column("embedding").combine_chunks().flatten().to_numpy(
-        zero_copy_only=False), np.float32).reshape(table.num_rows, -1)
-    base = where.rstrip("/") + "/"
-    rel = [f[len(base):] if f.startswith(base) else f.rsplit("/", 1)[-1] for f in files]
+    vectors = embedding_matrix(table)
     manifest.write_manifest(where, stage="embeddings", inputs={"model": cfg.model,
                                                                 "gallery": cfg.gallery},
                             counts={"images": len(names)}, files=rel)
