@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import Uri, resolved
-from vdgray.errors import ConfigError
 from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
 from vdgray.train.ray_run import (
@@ -81,6 +80,8 @@ class TrainCirConfig(TrainRunConfig):
             raise ValueError("model.encoder: the blip model needs a BLIP backbone, not tiny-clip")
         if self.human.categories and self.human.format != "fashioniq":
             raise ValueError("human.categories: only for human.format=fashioniq")
+        if self.human.root == self.output:
+            raise ValueError("output: must differ from human.root")
         return self
 
     def default_run_name(self) -> str:
@@ -140,6 +141,4 @@ def command(config_path, overrides, human, pseudo, output, epochs):
     """Train the CIR retriever on human (+ pseudo) triplets (Ray Train, DDP)."""
     cfg = build_config(TrainCirConfig, config_path, overrides, **{"human.root": human},
                        pseudo=pseudo, output=output, epochs=epochs)
-    if cfg.human.root == cfg.output:
-        raise ConfigError("output: must differ from human.root")
     run(cfg)
