@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, Uri, resolved
+from vdgray.config import StageConfig, Uri, UseGpu, resolved
 from vdgray.errors import DataFormatError
-from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.runtime import RayConfig, ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 
 METRICS = "metrics.json"
@@ -51,7 +51,7 @@ class EvalConfig(StageConfig):
     batch_size: int = Field(64, ge=1, description="Images per encoder batch.")
     concurrency: int = Field(1, ge=1, description="Gallery encoder actors.")
     num_cpus_per_actor: float = Field(1.0, gt=0, description="CPUs per gallery encoder actor.")
-    use_gpu: bool = Field(False, description="One GPU per gallery actor (and the query encoder).")
+    use_gpu: UseGpu = Field(False, description="One GPU per gallery actor (and the query encoder): false, true, or auto (when the cluster has GPUs).")
     overwrite: bool = Field(False, description="Redo a finished evaluation.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
 
@@ -91,7 +91,7 @@ def _gallery(cfg: EvalConfig, table: pa.Table, what: str):
     key = {"format": cfg.data.format, "root": cfg.data.root, "split": cfg.data.split,
            "what": what, "images": table.num_rows}
     return gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
-                              cfg.concurrency, cfg.num_cpus_per_actor, cfg.use_gpu,
+                              cfg.concurrency, cfg.num_cpus_per_actor, resolve_use_gpu(cfg.use_gpu),
                               ray_cfg=cfg.ray, what=cfg.output)
 
 
@@ -160,7 +160,7 @@ def run(cfg: EvalConfig) -> dict:
     storage.ensure_bucket(cfg.cache_uri())
     ensure_ray(cfg.ray)
     model = load_cir(cfg.model)
-    if cfg.use_gpu:
+    if resolve_use_gpu(cfg.use_gpu):
         model.to("cuda")
     fn = _eval_fashioniq if cfg.data.format == "fashioniq" else _eval_cirr
     metrics, table, extra = fn(cfg, model)

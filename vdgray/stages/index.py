@@ -24,10 +24,10 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, Uri, resolved
+from vdgray.config import StageConfig, Uri, UseGpu, resolved
 from vdgray.errors import DataFormatError
 from vdgray.eval.cir_embed import EmbedTargets
-from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.runtime import RayConfig, ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 
 INDEX_FILE = "index.faiss"
@@ -49,11 +49,11 @@ class IndexConfig(StageConfig):
     nlist: int | None = Field(None, ge=1, description="IVF lists (default ~4*sqrt(n)).")
     nprobe: int = Field(32, ge=1, description="IVF lists probed per query (stored with the index).")
     hnsw_m: int = Field(32, ge=2, description="HNSW neighbours per node.")
-    use_gpu: Literal["auto", "true", "false"] | bool = Field("auto", description="Build the FAISS index on the GPU: auto (when faiss has one), true or false.")
+    use_gpu: UseGpu = Field("auto", description="Build the FAISS index on the GPU: auto (when faiss has one), true or false.")
     batch_size: int = Field(64, ge=1, description="Images per encoder batch.")
     concurrency: int = Field(1, ge=1, description="Encoder actors.")
     num_cpus_per_actor: float = Field(1.0, gt=0, description="CPUs per encoder actor.")
-    embed_gpu: bool = Field(False, description="One GPU per encoder actor.")
+    embed_gpu: UseGpu = Field(False, description="One GPU per encoder actor: false, true, or auto (when the cluster has GPUs).")
     overwrite: bool = Field(False, description="Rebuild a finished index.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
 
@@ -64,9 +64,6 @@ class IndexConfig(StageConfig):
         if self.cache is not None and self.split is None:
             raise ValueError("cache: only used with split (a whole gallery is embedded into output/embeddings)")
         return self
-
-    def faiss_gpu(self):
-        return {"true": True, "false": False}.get(self.use_gpu, self.use_gpu)
 
     def cache_uri(self) -> str:
         if self.cache:
@@ -119,7 +116,8 @@ def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
            "images": table.num_rows}
     storage.ensure_bucket(cfg.cache_uri())
     emb, hit = gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
-                                  cfg.concurrency, cfg.num_cpus_per_actor, cfg.embed_gpu,
+                                  cfg.concurrency, cfg.num_cpus_per_actor,
+                                  resolve_use_gpu(cfg.embed_gpu),
                                   ray_cfg=cfg.ray, what=cfg.output)
     names = split.gallery_names
     vectors = np.stack([emb[n] for n in names]).astype(np.float32)
@@ -135,7 +133,8 @@ def _embed_gallery(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
     src = resolve_gallery(cfg.gallery)
     total = gallery_rows(src)
     where = storage.join(cfg.output, EMBEDDINGS_DIR)
-    check_on_ray(encoder_pool_plan(cfg.concurrency, cfg.num_cpus_per_actor, cfg.embed_gpu,
+    gpu = resolve_use_gpu(cfg.embed_gpu)
+    check_on_ray(encoder_pool_plan(cfg.concurrency, cfg.num_cpus_per_actor, gpu,
                                    {"read": 0.25}),
                  cfg.ray, cfg.output, "concurrency or num_cpus_per_actor")
     storage.delete_prefix(where)
@@ -145,11 +144,11 @@ def _embed_gallery(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
         EmbedGalleryImages,
         fn_constructor_kwargs={"model": cfg.model,
                                "torch_threads": max(1, round(cfg.num_cpus_per_actor)),
-                               "device": "cuda" if cfg.embed_gpu else "cpu"},
+                               "device": "cuda" if gpu else "cpu"},
         batch_size=cfg.batch_size, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
-        num_cpus=0 if cfg.embed_gpu else cfg.num_cpus_per_actor,
-        num_gpus=1 if cfg.embed_gpu else 0,
+        num_cpus=0 if gpu else cfg.num_cpus_per_actor,
+        num_gpus=1 if gpu else 0,
     )
     fs, path = storage.filesystem(where)
     ds.write_parquet(path, filesystem=fs)
@@ -220,7 +219,7 @@ def run(cfg: IndexConfig) -> dict:
                f"the FAISS index")
     info = write_index(cfg.output, names, vectors, model=cfg.model, source=source,
                        kind=cfg.kind, exact_max=cfg.exact_max, nlist=cfg.nlist,
-                       nprobe=cfg.nprobe, hnsw_m=cfg.hnsw_m, use_gpu=cfg.faiss_gpu(),
+                       nprobe=cfg.nprobe, hnsw_m=cfg.hnsw_m, use_gpu=cfg.use_gpu,
                        config=resolved(cfg), wall_time_s=time.time() - t0, extra=extra)
     wall = time.time() - t0
     click.echo(f"index: {info['ntotal']} vectors ({info['faiss_type']}, dim {info['dim']}) "

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import Uri, resolved
-from vdgray.runtime import ensure_ray
+from vdgray.runtime import ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 from vdgray.train.ray_run import (
     TrainRunConfig,
@@ -93,6 +93,7 @@ class TrainCirConfig(TrainRunConfig):
         d["beta"] = self.beta if self.beta is not None else (0.5 if self.model.kind == "blip"
                                                              else 0.0)
         d["torch_threads"] = torch_threads
+        d["use_gpu"] = resolve_use_gpu(self.use_gpu)
         return d
 
 
