@@ -90,3 +90,17 @@ def test_faiss_auto_needs_the_cluster_and_a_faiss_gpu_build(monkeypatch):
     assert faiss_index.want_gpu("auto") is True
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
     assert faiss_index.want_gpu("auto") is False  # faiss sees one, but the cluster has none
+
+
+def test_generate_auto_follows_the_cluster_not_the_drivers_cuda(tmp_path, monkeypatch):
+    import ray
+    import torch
+
+    cfg = load_config(GenerateConfig, None, [f"{k}={tmp_path / k}"
+                                             for k in ("pairs", "gallery", "model", "output")])
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    assert cfg.want_gpu() is False
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0, "GPU": 2.0})
+    assert cfg.want_gpu() is True
