@@ -8,10 +8,10 @@ file and the dotted key, so a typo never reaches a stage as a silent default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from vdgray.errors import ConfigError
 
@@ -31,6 +31,19 @@ def _uri(value: str) -> str:
 # A storage URI field: validated early (scheme, bucket) and, for local paths, made absolute so
 # that Ray workers, whose working directory differs from the driver's, resolve it the same way.
 Uri = Annotated[str, AfterValidator(_uri)]
+
+
+def _use_gpu(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in ("auto", "true", "false"):
+        word = value.strip().lower()
+        return "auto" if word == "auto" else word == "true"
+    return value
+
+
+# Every GPU switch of a stage: "auto", true or false (the strings "true"/"false" too, as a
+# `--set key=true` or a quoted YAML value gives them), normalised to "auto" | bool.
+# `vdgray.runtime.resolve_use_gpu` gives it its one meaning once Ray is up.
+UseGpu = Annotated[Literal["auto"] | bool, BeforeValidator(_use_gpu)]
 
 
 class StageConfig(BaseModel):

@@ -6,6 +6,8 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vdgray.config import UseGpu
+
 
 class RayConfig(BaseModel):
     """Where the stage runs: an existing cluster (`address`) or a local one it starts."""
@@ -49,3 +51,25 @@ def ensure_ray(cfg: RayConfig | None = None) -> None:
     # "local" starts a fresh cluster; plain ray.init() would join whatever `ray start` left
     # running on this machine, with other resources than asked for.
     ray.init(address="local", **kwargs)
+
+
+def cluster_gpus() -> float | None:
+    """GPUs of the Ray cluster this process is connected to; None when Ray is not up here."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    return float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def resolve_use_gpu(setting: UseGpu, gpus: float | None = None) -> bool:
+    """The one meaning of a `UseGpu` setting: auto = the Ray cluster has a GPU (or `gpus`,
+    where a narrower count applies: FAISS also needs a faiss build with GPU support).
+
+    true always asks for GPUs: on a fixed-size local Ray without them the stage's plan check
+    (`plan_fit`) fails fast, and a cluster joined by address may autoscale to them."""
+    if setting != "auto":
+        return bool(setting)
+    if gpus is None:
+        gpus = cluster_gpus()
+    return gpus is not None and gpus >= 1

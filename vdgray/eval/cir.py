@@ -19,9 +19,9 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import Uri, resolved
+from vdgray.config import Uri, UseGpu, resolved
 from vdgray.gallery_embed import EncoderPoolFields
-from vdgray.runtime import ensure_ray
+from vdgray.runtime import ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 
 METRICS = "metrics.json"
@@ -47,7 +47,7 @@ class EvalConfig(EncoderPoolFields):
     data: EvalData = Field(..., description="What to evaluate on.")
     output: Uri = Field(..., description="Where metrics.json, rankings.parquet (+ submissions) and _manifest.json go.")
     cache: Uri | None = Field(None, description="Gallery-embedding cache URI (default: <output's parent>/eval-cache).")
-    use_gpu: bool = Field(False, description="One GPU per gallery actor (and the query encoder).")
+    use_gpu: UseGpu = Field(False, description="One GPU per gallery actor (and the query encoder): false, true, or auto (when the cluster has GPUs).")
     overwrite: bool = Field(False, description="Redo a finished evaluation.")
 
     @model_validator(mode="after")
@@ -72,7 +72,7 @@ def _gallery(cfg: EvalConfig, table: pa.Table, what: str):
     key = {"format": cfg.data.format, "root": cfg.data.root, "split": cfg.data.split,
            "what": what, "images": table.num_rows}
     return gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
-                              cfg.concurrency, cfg.num_cpus_per_actor, cfg.use_gpu,
+                              cfg.concurrency, cfg.num_cpus_per_actor, resolve_use_gpu(cfg.use_gpu),
                               ray_cfg=cfg.ray, what=cfg.output)
 
 
@@ -142,7 +142,7 @@ def run(cfg: EvalConfig) -> dict:
     storage.ensure_bucket(cfg.cache_uri())
     ensure_ray(cfg.ray)
     model = load_cir(cfg.model)
-    if cfg.use_gpu:
+    if resolve_use_gpu(cfg.use_gpu):
         model.to("cuda")
     fn = _eval_fashioniq if cfg.data.format == "fashioniq" else _eval_cirr
     metrics, table, extra = fn(cfg, model)

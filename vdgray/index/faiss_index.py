@@ -15,10 +15,11 @@ import faiss
 import numpy as np
 
 from vdgray import storage
+from vdgray.config import UseGpu
 from vdgray.errors import ConfigError, DataFormatError, StorageError
+from vdgray.runtime import cluster_gpus, resolve_use_gpu
 
 IndexKind = Literal["auto", "flat", "ivf", "hnsw"]
-UseGpu = Literal["auto"] | bool
 
 DEFAULT_EXACT_MAX = 200_000
 
@@ -48,13 +49,14 @@ def gpus_available() -> int:
 
 
 def want_gpu(use_gpu: UseGpu) -> bool:
-    """Resolve use_gpu ('auto' | True | False); True without GPUs is a ConfigError."""
+    """`resolve_use_gpu` for FAISS: auto = GPUs faiss can use (of the Ray cluster's, when Ray
+    is up here); true without faiss GPUs is a ConfigError (FAISS runs in this process).
+    """
     n = gpus_available()
-    if use_gpu == "auto":
-        return n > 0
-    if use_gpu and n == 0:
+    if use_gpu and use_gpu != "auto" and n == 0:
         raise ConfigError("use_gpu: true, but faiss reports no GPUs (install faiss-gpu or set use_gpu: auto)")
-    return bool(use_gpu)
+    cluster = cluster_gpus()
+    return resolve_use_gpu(use_gpu, n if cluster is None else min(n, cluster))
 
 
 def _as_matrix(vectors: np.ndarray, what: str = "vectors") -> np.ndarray:

@@ -7,11 +7,9 @@ serve check and the benchmark, so limits and batching are the same wherever it r
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
-from vdgray.config import StageConfig, Uri
+from vdgray.config import StageConfig, Uri, UseGpu
 from vdgray.retrieval.queries import Limits
 from vdgray.runtime import RayConfig
 
@@ -37,7 +35,7 @@ class ServeConfig(StageConfig):
     num_cpus: float = Field(1.0, ge=0, description="CPUs per Retriever replica.")
     num_gpus: float = Field(0.0, ge=0, description="GPUs per Retriever replica (>0 also puts the model there).")
     torch_threads: int | None = Field(None, ge=1, description="torch threads per Retriever replica (default: max(1, round(num_cpus))).")
-    faiss_gpu: Literal["auto", "true", "false"] | bool = Field("auto", description="Search the index on the GPU (auto: when the replica has one and faiss supports it).")
+    faiss_gpu: UseGpu = Field("auto", description="Search the index on the GPU (auto: when the replica has one and faiss supports it).")
     nprobe: int | None = Field(None, ge=1, description="IVF lists probed per query (default: the index's own).")
     host: str = Field("127.0.0.1", description="HTTP host `vdgray serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="HTTP port `vdgray serve` binds.")
@@ -60,7 +58,7 @@ class ServeConfig(StageConfig):
         """faiss_gpu resolved for a replica; `has_gpu` (the replica got one) beats num_gpus."""
         if not (self.num_gpus > 0 if has_gpu is None else has_gpu):
             return False
-        return {"true": True, "false": False}.get(self.faiss_gpu, self.faiss_gpu)
+        return self.faiss_gpu
 
     def limits(self) -> Limits:
         return Limits(**self.model_dump(include=set(Limits.model_fields)))

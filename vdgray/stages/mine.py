@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from vdgray import index as vindex
 from vdgray import manifest, storage
-from vdgray.config import StageConfig, resolved
+from vdgray.config import StageConfig, UseGpu, resolved
 from vdgray.errors import ConfigError, DataFormatError, StorageError
 from vdgray.index.groups import drop_self, form_groups, group_pairs, pair_similarity
 from vdgray.stage_options import build_config, config_options
@@ -71,7 +71,7 @@ class MineConfig(StageConfig):
     norm_tolerance: float = Field(
         1e-3, gt=0.0, description="Largest allowed | ||embedding|| - 1 | (inputs must be L2-normalised)."
     )
-    use_gpu: Literal["auto"] | bool = Field(
+    use_gpu: UseGpu = Field(
         "auto", description="FAISS on GPU: auto = when faiss reports GPUs; true requires them."
     )
     seed: int = Field(0, description="Seed of the IVF training sample and k-means.")

@@ -17,7 +17,7 @@ import click
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray.config import Uri
-from vdgray.errors import ConfigError
+from vdgray.runtime import resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 from vdgray.train.driver import Training, train_and_publish
 from vdgray.train.ray_run import TrainRunConfig
@@ -74,6 +74,8 @@ class TrainCirConfig(TrainRunConfig):
             raise ValueError("model.encoder: the blip model needs a BLIP backbone, not tiny-clip")
         if self.human.categories and self.human.format != "fashioniq":
             raise ValueError("human.categories: only for human.format=fashioniq")
+        if self.human.root == self.output:
+            raise ValueError("output: must differ from human.root")
         return self
 
     def default_run_name(self) -> str:
@@ -85,6 +87,7 @@ class TrainCirConfig(TrainRunConfig):
         d["beta"] = self.beta if self.beta is not None else (0.5 if self.model.kind == "blip"
                                                              else 0.0)
         d["torch_threads"] = torch_threads
+        d["use_gpu"] = resolve_use_gpu(self.use_gpu)
         return d
 
 
@@ -117,6 +120,4 @@ def command(config_path, overrides, human, pseudo, output, epochs):
     """Train the CIR retriever on human (+ pseudo) triplets (Ray Train, DDP)."""
     cfg = build_config(TrainCirConfig, config_path, overrides, **{"human.root": human},
                        pseudo=pseudo, output=output, epochs=epochs)
-    if cfg.human.root == cfg.output:
-        raise ConfigError("output: must differ from human.root")
     run(cfg)

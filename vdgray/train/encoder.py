@@ -55,6 +55,8 @@ class TrainEncoderConfig(TrainRunConfig):
             raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
         if 64 % self.patch_size:
             raise ValueError(f"patch_size ({self.patch_size}) must divide the image size 64")
+        if self.output == self.world:
+            raise ValueError("output: must differ from world")
         return self
 
     def default_run_name(self) -> str:
@@ -110,6 +112,4 @@ def command(config_path, overrides, world, output, epochs):
     """Train a small CLIP from scratch on a synthetic world (Ray Train, DDP)."""
     cfg = build_config(TrainEncoderConfig, config_path, overrides, world=world, output=output,
                        epochs=epochs)
-    if cfg.output == cfg.world:
-        raise ConfigError("output: must differ from world")
     run(cfg)

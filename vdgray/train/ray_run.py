@@ -13,9 +13,9 @@ from pathlib import Path
 from pydantic import Field
 
 from vdgray import storage
-from vdgray.config import StageConfig, Uri
+from vdgray.config import StageConfig, Uri, UseGpu
 from vdgray.errors import VdgrayError, innermost
-from vdgray.runtime import RayConfig
+from vdgray.runtime import RayConfig, resolve_use_gpu
 
 
 def default_run_storage(output: str) -> str:
@@ -29,7 +29,7 @@ class TrainRunConfig(StageConfig):
     A subclass has an `output` URI; `default_run_name` names the run when `name` is unset."""
 
     num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks).")
-    use_gpu: bool = Field(False, description="One GPU per worker.")
+    use_gpu: UseGpu = Field(False, description="One GPU per worker: false, true, or auto (when the cluster has GPUs).")
     torch_threads: int | None = Field(None, ge=1, description="torch threads per worker (default: CPUs / workers).")
     storage_path: Uri | None = Field(None, description="Ray Train storage (checkpoints); default: <output's parent>/ray-train.")
     name: str | None = Field(None, description="Ray Train run name; re-run with the same name to resume (default: from the output's name).")
@@ -78,7 +78,7 @@ def torch_threads(requested: int | None, num_workers: int) -> int:
     return requested or max(1, cpus // num_workers)
 
 
-def fit(loop, loop_config: dict, *, num_workers: int, use_gpu: bool, run, what: str,
+def fit(loop, loop_config: dict, *, num_workers: int, use_gpu: UseGpu, run, what: str,
         ray_cfg: RayConfig | None = None):
     """Run a `TorchTrainer` to the end; return its result, which must carry a checkpoint.
 
@@ -90,6 +90,7 @@ def fit(loop, loop_config: dict, *, num_workers: int, use_gpu: bool, run, what: 
     from vdgray.console import progress_channel
     from vdgray.plan_fit import Plan, check_on_ray
 
+    use_gpu = resolve_use_gpu(use_gpu)
     workers = {f"{num_workers} Ray Train worker(s)": float(num_workers)}
     check_on_ray(Plan(actors={} if use_gpu else workers, gpus=workers if use_gpu else {}),
                  ray_cfg, what, "num_workers")

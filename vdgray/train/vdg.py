@@ -102,6 +102,8 @@ class TrainVdgConfig(TrainRunConfig):
                              "loss needs another (or none)")
         if self.output == self.model:
             raise ValueError("output: must differ from model")
+        if self.output == self.world:
+            raise ValueError("output: must differ from world")
         return self
 
     def default_run_name(self) -> str:
@@ -178,6 +180,4 @@ def command(config_path, overrides, stage, model, output, world, epochs):
     """Train the Visual Delta Generator: lm (world only), align, or instruct (Ray Train)."""
     cfg = build_config(TrainVdgConfig, config_path, overrides, stage=stage, model=model,
                        output=output, world=world, epochs=epochs)
-    if cfg.output == cfg.world:
-        raise ConfigError("output: must differ from world")
     run(cfg)
