@@ -16,7 +16,7 @@ from typing import Any, Literal
 import click
 from pydantic import Field, model_validator
 
-from vdgray import manifest, storage
+from vdgray import layout, manifest, storage
 from vdgray.config import StageConfig, Uri
 from vdgray.errors import ConfigError
 from vdgray.runtime import RayConfig, ensure_ray
@@ -39,22 +39,30 @@ class StageSpec:
 
 _VDG_TRAIN = "vdgray.train.vdg:TrainVdgConfig:run"
 STAGES: dict[str, StageSpec] = {
-    "synth": StageSpec("vdgray.data.synthetic.stage:SynthConfig:run", "world", "synth"),
-    "train-encoder": StageSpec("vdgray.train.encoder:TrainEncoderConfig:run", "encoder", "model"),
-    "embed": StageSpec("vdgray.stages.embed:EmbedConfig:run", "embeddings", "embeddings"),
-    "mine": StageSpec("vdgray.stages.mine:MineConfig:run", "pairs", "pairs"),
+    "synth": StageSpec("vdgray.data.synthetic.stage:SynthConfig:run", "world",
+                       layout.SYNTH_STAGE),
+    "train-encoder": StageSpec("vdgray.train.encoder:TrainEncoderConfig:run", "encoder",
+                               layout.ENCODER_STAGE),
+    "embed": StageSpec("vdgray.stages.embed:EmbedConfig:run", "embeddings",
+                       layout.EMBEDDINGS_STAGE),
+    "mine": StageSpec("vdgray.stages.mine:MineConfig:run", "pairs", layout.PAIRS_STAGE),
     "vdg-assemble": StageSpec("vdgray.models.vdg.assemble:AssembleConfig:run", "vdg/assembled",
-                              "vdg-model"),
-    "vdg-lm": StageSpec(_VDG_TRAIN, "vdg/lm", "vdg-model", (("stage", "lm"),)),
-    "vdg-align": StageSpec(_VDG_TRAIN, "vdg/align", "vdg-model", (("stage", "align"),)),
-    "vdg-instruct": StageSpec(_VDG_TRAIN, "vdg/instruct", "vdg-model", (("stage", "instruct"),)),
-    "vdg-export": StageSpec("vdgray.models.vdg.export:ExportConfig:run", "vdg/export", "vdg-model"),
-    "eval-vdg": StageSpec("vdgray.eval.vdg:EvalVdgConfig:run", "vdg/eval", "vdg-eval"),
-    "generate": StageSpec("vdgray.stages.generate:GenerateConfig:run", "triplets", "triplets"),
-    "train-cir": StageSpec("vdgray.train.cir:TrainCirConfig:run", "cir/model", "cir-model"),
-    "eval": StageSpec("vdgray.eval.cir:EvalConfig:run", "cir/eval", "eval"),
-    "cir-claim": StageSpec("vdgray.eval.claim:ClaimConfig:run", "claim", "cir-claim"),
-    "index": StageSpec("vdgray.stages.index:IndexConfig:run", "index", "index"),
+                              layout.VDG_MODEL_STAGE),
+    "vdg-lm": StageSpec(_VDG_TRAIN, "vdg/lm", layout.VDG_MODEL_STAGE, (("stage", "lm"),)),
+    "vdg-align": StageSpec(_VDG_TRAIN, "vdg/align", layout.VDG_MODEL_STAGE,
+                           (("stage", "align"),)),
+    "vdg-instruct": StageSpec(_VDG_TRAIN, "vdg/instruct", layout.VDG_MODEL_STAGE,
+                              (("stage", "instruct"),)),
+    "vdg-export": StageSpec("vdgray.models.vdg.export:ExportConfig:run", "vdg/export",
+                            layout.VDG_MODEL_STAGE),
+    "eval-vdg": StageSpec("vdgray.eval.vdg:EvalVdgConfig:run", "vdg/eval", layout.VDG_EVAL_STAGE),
+    "generate": StageSpec("vdgray.stages.generate:GenerateConfig:run", "triplets",
+                          layout.TRIPLETS_STAGE),
+    "train-cir": StageSpec("vdgray.train.cir:TrainCirConfig:run", "cir/model",
+                           layout.CIR_MODEL_STAGE),
+    "eval": StageSpec("vdgray.eval.cir:EvalConfig:run", "cir/eval", layout.EVAL_STAGE),
+    "cir-claim": StageSpec("vdgray.eval.claim:ClaimConfig:run", "claim", layout.CLAIM_STAGE),
+    "index": StageSpec("vdgray.stages.index:IndexConfig:run", "index", layout.INDEX_STAGE),
     "serve-check": StageSpec("vdgray.serve.demo:ServeCheckConfig:run", "serve-check", None),
 }
 # The VDG's training chain: each stage starts from the previous one present in the run.
@@ -130,7 +138,7 @@ def _vdg_input(cfg: PipelineConfig, stage: str) -> str:
 def wiring(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
     """The URI fields of a stage's config, derived from the pipeline root and the inputs."""
     world = uri_of(cfg, "synth")
-    gallery = cfg.gallery or storage.join(world, "gallery")
+    gallery = cfg.gallery or layout.world_part(world, layout.GALLERY)
     encoder = cfg.encoder or uri_of(cfg, "train-encoder")
     human = cfg.human_root or world
     out = uri_of(cfg, stage)

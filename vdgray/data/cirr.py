@@ -21,9 +21,10 @@ from vdgray import storage
 from vdgray.data import images as img
 from vdgray.data.triplets import HUMAN, make_triplets
 from vdgray.errors import DataFormatError, StorageError
+from vdgray.layout import CIRR_IMAGES_DIR, CIRR_VERSION, cirr_captions_file, cirr_split_file
 
 CIRR_SPLITS = ("train", "val", "test1")
-VERSION = "rc2"
+VERSION = CIRR_VERSION
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,11 @@ class CirrSplit:
 
 
 def captions_uri(root: str, split: str) -> str:
-    return storage.join(root, "captions", f"cap.{VERSION}.{split}.json")
+    return storage.join(root, cirr_captions_file(split))
 
 
 def image_split_uri(root: str, split: str) -> str:
-    return storage.join(root, "image_splits", f"split.{VERSION}.{split}.json")
+    return storage.join(root, cirr_split_file(split))
 
 
 def _read_json(uri: str, what: str):
@@ -177,7 +178,7 @@ def load_cirr(root: str, split: str, image_root: str | None = None,
     """
     if split not in CIRR_SPLITS:
         raise DataFormatError(f"unknown CIRR split {split!r} (expected one of {CIRR_SPLITS})")
-    image_root = image_root or storage.join(root, "img_raw")
+    image_root = image_root or storage.join(root, CIRR_IMAGES_DIR)
     cap_uri, split_uri = captions_uri(root, split), image_split_uri(root, split)
     rels = _load_image_split(split_uri)
     records = _read_json(cap_uri, "captions")

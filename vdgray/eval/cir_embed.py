@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from vdgray import manifest, storage
+from vdgray.layout import EMBEDDINGS_STAGE
 
 
 class EmbedTargets:
@@ -67,14 +68,14 @@ def gallery_embeddings(model: str, images: pa.Table, cache_uri: str, key_data: d
 
     key = cache_key(model, key_data)
     where = storage.join(cache_uri, key)
-    if not manifest.is_complete(where, "embeddings"):
+    if not manifest.is_complete(where, EMBEDDINGS_STAGE):
         check_on_ray(encoder_pool_plan(concurrency, num_cpus, use_gpu, {}), ray_cfg, what,
                      "concurrency or num_cpus_per_actor")
         _embed(model, images, where, key, key_data, batch_size, concurrency, num_cpus, use_gpu)
         hit = False
     else:
         hit = True
-    table = manifest.read_dataset(where, "embeddings")
+    table = manifest.read_dataset(where, EMBEDDINGS_STAGE)
     emb = np.asarray(table.column("embedding").combine_chunks().flatten().to_numpy(
         zero_copy_only=False), np.float32).reshape(table.num_rows, -1)
     out = dict(zip(table.column("image_id").to_pylist(), emb, strict=True))
@@ -107,7 +108,7 @@ def _embed(model, images, where, key, key_data, batch_size, concurrency, num_cpu
     base = where.rstrip("/") + "/"
     files = storage.list_files(where, suffix=".parquet")
     rel = [f[len(base):] if f.startswith(base) else f.rsplit("/", 1)[-1] for f in files]
-    manifest.write_manifest(where, stage="embeddings", inputs={"model": model},
+    manifest.write_manifest(where, stage=EMBEDDINGS_STAGE, inputs={"model": model},
                             counts={"images": images.num_rows}, files=rel,
                             wall_time_s=time.time() - t0,
                             extra={"cache_key": key, "key": key_data})

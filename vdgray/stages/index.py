@@ -27,13 +27,18 @@ from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import DataFormatError
 from vdgray.eval.cir_embed import EmbedTargets
+from vdgray.layout import (
+    EMBEDDINGS_DIR,
+    EMBEDDINGS_STAGE,
+    EVAL_CACHE_DIR,
+    IDS_FILE,
+    INDEX_FILE,
+    INDEX_STAGE,
+    gallery_cache_key,
+    split_root,
+)
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stage_options import build_config, config_options
-
-INDEX_FILE = "index.faiss"
-IDS_FILE = "ids.parquet"
-EMBEDDINGS_DIR = "embeddings"
-STAGE = "index"
 
 
 class IndexConfig(StageConfig):
@@ -72,7 +77,7 @@ class IndexConfig(StageConfig):
         if self.cache:
             return self.cache
         parent = self.output.rsplit("/", 1)[0] if "/" in self.output else "."
-        return storage.join(parent, "eval-cache")
+        return storage.join(parent, EVAL_CACHE_DIR)
 
 
 class EmbedGalleryImages(EmbedTargets):
@@ -100,13 +105,6 @@ class EmbedGalleryImages(EmbedTargets):
         })
 
 
-def split_root(gallery: str) -> tuple[str, str]:
-    """(CIRR root, eval's data.format) for a world URI or a CIRR root."""
-    if storage.exists(manifest.manifest_uri(storage.join(gallery, "cirr"))):
-        return storage.join(gallery, "cirr"), "world"
-    return gallery, "cirr"
-
-
 def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
     from vdgray.data.cirr import load_cirr
     from vdgray.eval.cir_embed import gallery_embeddings
@@ -115,8 +113,7 @@ def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
     split = load_cirr(root, cfg.split)
     table = split.images_table()
     # the same key as `vdgray eval` on this data, so both share one cached embedding
-    key = {"format": fmt, "root": cfg.gallery, "split": cfg.split, "what": "cirr",
-           "images": table.num_rows}
+    key = gallery_cache_key(fmt, cfg.gallery, cfg.split, "cirr", table.num_rows)
     storage.ensure_bucket(cfg.cache_uri())
     emb, hit = gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
                                   cfg.concurrency, cfg.num_cpus_per_actor, cfg.embed_gpu,
@@ -162,7 +159,7 @@ def _embed_gallery(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
         zero_copy_only=False), np.float32).reshape(table.num_rows, -1)
     base = where.rstrip("/") + "/"
     rel = [f[len(base):] if f.startswith(base) else f.rsplit("/", 1)[-1] for f in files]
-    manifest.write_manifest(where, stage="embeddings", inputs={"model": cfg.model,
+    manifest.write_manifest(where, stage=EMBEDDINGS_STAGE, inputs={"model": cfg.model,
                                                                 "gallery": cfg.gallery},
                             counts={"images": len(names)}, files=rel)
     return names, vectors, {"failed": total - len(names)}
@@ -193,7 +190,7 @@ def write_index(output: str, names: list[str], vectors: np.ndarray, *, model: st
     info = {"model": model, "source": source, "kind": concrete,
             "faiss_type": index_kind(index), "dim": int(vectors.shape[1]),
             "ntotal": int(index.ntotal), "nprobe": nprobe, **(extra or {})}
-    manifest.write_manifest(output, stage=STAGE, config=config or {},
+    manifest.write_manifest(output, stage=INDEX_STAGE, config=config or {},
                             inputs={"model": model, "gallery": source.get("gallery", "")},
                             counts={"vectors": len(names)}, files=[INDEX_FILE, IDS_FILE],
                             wall_time_s=wall_time_s, extra={"index": info})
@@ -203,8 +200,8 @@ def write_index(output: str, names: list[str], vectors: np.ndarray, *, model: st
 def run(cfg: IndexConfig) -> dict:
     """Embed the gallery and write the index; returns {"output", "vectors", "kind", ...}."""
     t0 = time.time()
-    if manifest.is_complete(cfg.output, STAGE) and not cfg.overwrite:
-        doc = manifest.read_manifest(cfg.output, STAGE)
+    if manifest.is_complete(cfg.output, INDEX_STAGE) and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, INDEX_STAGE)
         click.echo(f"index: {cfg.output} is already complete (set overwrite=true to rebuild)")
         return {"output": cfg.output, "skipped": True, "vectors": doc["counts"]["vectors"],
                 "kind": doc["index"]["kind"]}

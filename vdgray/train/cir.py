@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from vdgray import manifest, storage
 from vdgray.config import Uri, resolved
 from vdgray.errors import ConfigError
+from vdgray.layout import CIR_MODEL_STAGE
 from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
 from vdgray.train.ray_run import (
@@ -101,8 +102,8 @@ def run(cfg: TrainCirConfig) -> dict:
     from vdgray.train.encoder import _publish
 
     t0 = time.time()
-    if manifest.is_complete(cfg.output, "cir-model") and not cfg.overwrite:
-        doc = manifest.read_manifest(cfg.output, "cir-model")
+    if manifest.is_complete(cfg.output, CIR_MODEL_STAGE) and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, CIR_MODEL_STAGE)
         click.echo(f"train-cir: {cfg.output} already holds a model (set overwrite=true to retrain)")
         return {"output": cfg.output, "skipped": True, **doc.get("metrics", {})}
     storage.ensure_bucket(cfg.output)
@@ -118,7 +119,7 @@ def run(cfg: TrainCirConfig) -> dict:
     if cfg.pseudo != "none":
         inputs.update(pseudo=cfg.pseudo, pseudo_gallery=cfg.pseudo_gallery)
     manifest.write_manifest(
-        cfg.output, stage="cir-model", config=resolved(cfg), inputs=inputs,
+        cfg.output, stage=CIR_MODEL_STAGE, config=resolved(cfg), inputs=inputs,
         counts={"human_triplets": int(metrics.get("human_triplets", 0)),
                 "pseudo_triplets": int(metrics.get("pseudo_triplets", 0))},
         files=files, wall_time_s=wall,

@@ -24,6 +24,7 @@ from vdgray import manifest, storage
 from vdgray.config import Uri, resolved
 from vdgray.data.synthetic.attributes import SHAPES
 from vdgray.errors import ConfigError
+from vdgray.layout import ENCODER_STAGE, GALLERY, GALLERY_STAGE, world_part
 from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
 from vdgray.train.ray_run import (
@@ -79,8 +80,8 @@ def run(cfg: TrainEncoderConfig) -> dict:
     from vdgray.train.encoder_loop import train_loop
 
     t0 = time.time()
-    if manifest.is_complete(cfg.output, "model") and not cfg.overwrite:
-        doc = manifest.read_manifest(cfg.output, "model")
+    if manifest.is_complete(cfg.output, ENCODER_STAGE) and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, ENCODER_STAGE)
         click.echo(f"train-encoder: {cfg.output} already holds a model (set overwrite=true to retrain)")
         return {"output": cfg.output, "skipped": True, **doc.get("metrics", {})}
     storage.ensure_bucket(cfg.output)
@@ -96,7 +97,7 @@ def run(cfg: TrainEncoderConfig) -> dict:
     files = _publish(result.checkpoint, cfg.output)
     wall = time.time() - t0
     manifest.write_manifest(
-        cfg.output, stage="model", config=resolved(cfg), inputs={"world": cfg.world},
+        cfg.output, stage=ENCODER_STAGE, config=resolved(cfg), inputs={"world": cfg.world},
         counts={"train_pairs": int(metrics.get("train_pairs", 0)),
                 "holdout_pairs": int(metrics.get("holdout_pairs", 0)),
                 "rendered_pairs": cfg.rendered_pairs * cfg.epochs},
@@ -115,7 +116,7 @@ def _world_config(world: str) -> dict:
     """The synth settings rendered pretraining pairs must share (from the gallery manifest)."""
     from vdgray.train.encoder_render import RENDERER_KEYS
 
-    doc = manifest.read_manifest(storage.join(world, "gallery"), "gallery")
+    doc = manifest.read_manifest(world_part(world, GALLERY), GALLERY_STAGE)
     config = doc.get("config") or {}
     missing = [k for k in RENDERER_KEYS if k not in config]
     if missing:

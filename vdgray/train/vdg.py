@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from vdgray import manifest, storage
 from vdgray.config import Uri, resolved
 from vdgray.errors import ConfigError, StorageError
+from vdgray.layout import VDG_MODEL_STAGE as MODEL_STAGE
 from vdgray.models.vdg.stages import LORA_TARGETS, STAGES
 from vdgray.runtime import ensure_ray
 from vdgray.stage_options import build_config, config_options
@@ -41,8 +42,6 @@ from vdgray.train.ray_run import (
     numeric_metrics,
     torch_threads,
 )
-
-MODEL_STAGE = "vdg-model"
 
 
 class LoraSettings(BaseModel):

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import torch
 
-from vdgray import storage
 from vdgray.errors import DataFormatError
 from vdgray.models.vdg.prompt import IMAGE_TOKEN, build_prompt, caption_prompt
 
@@ -43,10 +42,11 @@ def world_texts(world: str) -> list[str]:
     from vdgray.data.cirr import load_cirr
     from vdgray.data.synthetic.attributes import VOCAB
     from vdgray.data.synthetic.language import TEMPLATES
+    from vdgray.layout import CAPTIONS, cirr_root, world_part
 
-    caps = manifest.read_dataset(storage.join(world, "captions"), columns=["caption"])
+    caps = manifest.read_dataset(world_part(world, CAPTIONS), columns=["caption"])
     texts = caps.column("caption").to_pylist()
-    texts += [q.caption for q in load_cirr(storage.join(world, "cirr"), "train").queries]
+    texts += [q.caption for q in load_cirr(cirr_root(world), "train").queries]
     words = [w for vals in VOCAB.values() for w in vals]
     words += [re.sub(r"\{\w+\}", " ", t.text) for ts in TEMPLATES.values() for t in ts]
     return texts + [" ".join(words)]

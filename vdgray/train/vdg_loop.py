@@ -99,9 +99,9 @@ def pixel_values(processor, images: list[bytes]) -> torch.Tensor:
 
 def cirr_root(config: dict) -> str:
     """The human triplets' CIRR root: `cirr`, else the world's cirr/."""
-    from vdgray import storage
+    from vdgray import layout
 
-    return config.get("cirr") or storage.join(config["world"], "cirr")
+    return config.get("cirr") or layout.cirr_root(config["world"])
 
 
 def human_deltas(config: dict) -> list[str]:
