@@ -14,7 +14,7 @@ from typing import Any, Literal
 import click
 from pydantic import Field, model_validator
 
-from vdgray import manifest, storage
+from vdgray import layout, manifest, storage
 from vdgray.config import StageConfig, Uri, deep_merge
 from vdgray.errors import ConfigError
 from vdgray.runtime import RayConfig, ensure_ray
@@ -95,7 +95,7 @@ def _vdg_input(cfg: PipelineConfig, stage: str) -> str:
 def wiring(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
     """The URI fields of a stage's config, derived from the pipeline root and the inputs."""
     world = uri_of(cfg, "synth")
-    gallery = cfg.gallery or storage.join(world, "gallery")
+    gallery = cfg.gallery or layout.world_part(world, layout.GALLERY)
     encoder = cfg.encoder or uri_of(cfg, "train-encoder")
     human = cfg.human_root or world
     out = uri_of(cfg, stage)

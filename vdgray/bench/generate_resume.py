@@ -22,6 +22,7 @@ import numpy as np
 
 from vdgray import storage
 from vdgray.bench.generate_scale import write_inputs
+from vdgray.layout import TRIPLET_ID
 
 
 def _ids(output: str) -> list[str]:
@@ -29,7 +30,7 @@ def _ids(output: str) -> list[str]:
 
     return [i for f in data_files(output)
             for i in storage.read_parquet(storage.join(output, f),
-                                          columns=["triplet_id"]).column(0).to_pylist()]
+                                          columns=[TRIPLET_ID]).column(0).to_pylist()]
 
 
 def run_resume(n: int, model_dir: str, *, num_cpus: int, kill_at: float = 0.5,

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from vdgray import manifest, storage
+from vdgray.layout import GALLERY, GALLERY_STAGE, PAIRS_SCHEMA, PAIRS_STAGE, VDG_MODEL_STAGE
 
 PAIRS_PER_SHARD = 10_000
 
@@ -73,17 +74,17 @@ def write_inputs(root: str, n_pairs: int, n_images: int, model_dir: str,
     `shard_rows` (`vdgray mine` writes one shard per run), and the model."""
     from vdgray.bench.embed import synthetic_pngs
     from vdgray.models.checkpoint import upload_dir
-    from vdgray.stages.mine import PAIRS_ROW_GROUP_ROWS, PAIRS_SCHEMA, pair_ids
+    from vdgray.stages.mine import PAIRS_ROW_GROUP_ROWS, pair_ids
 
     if n_pairs > n_images * (n_images - 1):
         raise ValueError(f"{n_pairs} pairs need more than {n_images} images")
     ids = [f"img-{i:08d}" for i in range(n_images)]
-    gallery = storage.join(root, "gallery")
+    gallery = storage.join(root, GALLERY)  # laid out like a world's gallery/
     storage.write_parquet(storage.join(gallery, "part-00000.parquet"),
                           pa.table({"image_id": ids,
                                     "image": pa.array(synthetic_pngs(n_images, size=32), pa.binary())}),
                           row_group_size=64)
-    manifest.write_manifest(gallery, stage="gallery", files=["part-00000.parquet"])
+    manifest.write_manifest(gallery, stage=GALLERY_STAGE, files=["part-00000.parquet"])
     # Pair k: reference k // (n-1), target the (k % (n-1))-th other image: all distinct.
     k = np.arange(n_pairs)
     ref = k // (n_images - 1)
@@ -101,9 +102,9 @@ def write_inputs(root: str, n_pairs: int, n_images: int, model_dir: str,
             "group_id": pa.array(ref[s:s + shard_rows], pa.int64())}, schema=PAIRS_SCHEMA),
             row_group_size=PAIRS_ROW_GROUP_ROWS)
         files.append(name)
-    manifest.write_manifest(pairs, stage="pairs", files=files)
+    manifest.write_manifest(pairs, stage=PAIRS_STAGE, files=files)
     vdg = storage.join(root, "vdg")
-    manifest.write_manifest(vdg, stage="vdg-model", files=upload_dir(model_dir, vdg))
+    manifest.write_manifest(vdg, stage=VDG_MODEL_STAGE, files=upload_dir(model_dir, vdg))
     return {"pairs": pairs, "gallery": gallery, "model": vdg}
 
 
@@ -148,7 +149,7 @@ def run_scale(sizes: list[int], model_dir: str, *, num_cpus: int, batch_size: in
                 sets["torch_threads"] = threads
             summary, wall, rss = run_fresh(sets)
             filtered = sum(v for k, v in summary.items() if k.startswith("removed_"))
-            rows.append({"pairs": n, "shards": len(manifest.dataset_files(paths["pairs"], stage="pairs")),
+            rows.append({"pairs": n, "shards": len(manifest.dataset_files(paths["pairs"], stage=PAIRS_STAGE)),
                          "triplets": summary["triplets"], "filtered": filtered,
                          "failures": summary["failures"], "wall_s": round(wall, 1),
                          "pairs_per_s": round(n / summary["wall_time_s"], 1),

@@ -36,9 +36,10 @@ def pad_index(index_uri: str, out_uri: str, size: int, seed: int = 0) -> dict:
     """Copy the real index's vectors to `out_uri`, padded with random unit vectors to `size`."""
     from vdgray import manifest, storage
     from vdgray.index import load_index
-    from vdgray.stages.index import IDS_FILE, INDEX_FILE, STAGE, write_index
+    from vdgray.layout import IDS_FILE, INDEX_FILE, INDEX_STAGE
+    from vdgray.stages.index import write_index
 
-    doc = manifest.read_manifest(index_uri, STAGE)
+    doc = manifest.read_manifest(index_uri, INDEX_STAGE)
     index = load_index(storage.join(index_uri, INDEX_FILE), use_gpu=False)
     real = index.reconstruct_n(0, index.ntotal)
     names = storage.read_parquet(storage.join(index_uri, IDS_FILE)).column("image_id").to_pylist()
@@ -162,12 +163,13 @@ def command(world, n_val, model, encoder, gallery_size, concurrency, requests, m
     levels = [int(c) for c in str(concurrency).split(",") if c.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         from vdgray.data.cirr import load_cirr
+        from vdgray.layout import cirr_root
         from vdgray.runtime import ensure_ray
 
         ensure_ray(RayConfig(num_cpus=2))
         world, model, index, info = _setup(tmp, world, model, encoder, n_val, gallery_size,
                                            threads)
-        split = load_cirr(f"{world}/cirr", "val")
+        split = load_cirr(cirr_root(world), "val")
         bodies = [{"image_id": q.reference, "text": q.caption, "k": 10} for q in split.queries]
         bodies_file = os.path.join(tmp, "bodies.json")
         with open(bodies_file, "w") as f:

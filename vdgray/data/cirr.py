@@ -19,9 +19,10 @@ from vdgray import storage
 from vdgray.data import images as img
 from vdgray.data.benchmark import BenchmarkSplit, read_json
 from vdgray.errors import DataFormatError, StorageError
+from vdgray.layout import CIRR_IMAGES_DIR, CIRR_VERSION, cirr_captions_file, cirr_split_file
 
 CIRR_SPLITS = ("train", "val", "test1")
-VERSION = "rc2"
+VERSION = CIRR_VERSION
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,11 @@ class CirrSplit(BenchmarkSplit):
 
 
 def captions_uri(root: str, split: str) -> str:
-    return storage.join(root, "captions", f"cap.{VERSION}.{split}.json")
+    return storage.join(root, cirr_captions_file(split))
 
 
 def image_split_uri(root: str, split: str) -> str:
-    return storage.join(root, "image_splits", f"split.{VERSION}.{split}.json")
+    return storage.join(root, cirr_split_file(split))
 
 
 def _load_image_split(uri: str) -> dict[str, str]:
@@ -149,7 +150,7 @@ def load_cirr(root: str, split: str, image_root: str | None = None,
     """
     if split not in CIRR_SPLITS:
         raise DataFormatError(f"unknown CIRR split {split!r} (expected one of {CIRR_SPLITS})")
-    image_root = image_root or storage.join(root, "img_raw")
+    image_root = image_root or storage.join(root, CIRR_IMAGES_DIR)
     cap_uri, split_uri = captions_uri(root, split), image_split_uri(root, split)
     rels = _load_image_split(split_uri)
     records = read_json(cap_uri, "CIRR captions")

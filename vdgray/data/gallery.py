@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vdgray import manifest, storage
+from vdgray import layout, manifest, storage
 from vdgray.errors import DataFormatError, StorageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -39,7 +39,7 @@ class GallerySource:
 def resolve_gallery(uri: str) -> GallerySource:
     """Work out what kind of gallery `uri` is and which files hold it."""
     uri = storage.check_uri(str(uri)).rstrip("/")
-    world_gallery = storage.join(uri, "gallery")
+    world_gallery = layout.world_part(uri, layout.GALLERY)
     if storage.exists(manifest.manifest_uri(world_gallery)):
         files = manifest.dataset_files(world_gallery)
         return GallerySource(uri, "parquet", world_gallery, files)

@@ -1,8 +1,9 @@
 """The triplets contract (DESIGN.md) shared by human loaders, generation and train-cir.
 
-One place defines the deterministic `triplet_id` and the Arrow schema so human triplets
-(CIRR, FashionIQ, synthetic) and pseudo triplets from the VDG concatenate without casts and
-re-running a stage reproduces the same ids.
+One place defines the deterministic `triplet_id` and builds tables in the Arrow schema
+(TRIPLETS_SCHEMA, written in vdgray/layout.py) so human triplets (CIRR, FashionIQ, synthetic)
+and pseudo triplets from the VDG concatenate without casts and re-running a stage reproduces
+the same ids.
 """
 
 from __future__ import annotations
@@ -12,22 +13,10 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
+from vdgray.layout import SCORE_FIELD, TRIPLET_ID, TRIPLETS_SCHEMA
+
 HUMAN = "human"
 PSEUDO = "pseudo"
-
-TRIPLETS_SCHEMA = pa.schema(
-    [
-        pa.field("triplet_id", pa.string(), nullable=False),
-        pa.field("reference_id", pa.string(), nullable=False),
-        pa.field("target_id", pa.string(), nullable=False),
-        pa.field("text", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("generator", pa.string(), nullable=False),
-    ]
-)
-"""Required columns; `score` (float32) is the optional extra column."""
-
-SCORE_FIELD = pa.field("score", pa.float32(), nullable=True)
 
 
 def triplets_schema(with_score: bool = False) -> pa.Schema:
@@ -59,7 +48,7 @@ def make_triplets(
     if source not in (HUMAN, PSEUDO):
         raise ValueError(f"source must be {HUMAN!r} or {PSEUDO!r}, got {source!r}")
     cols = {
-        "triplet_id": [triplet_id(r, t, generator) for r, t in zip(reference_ids, target_ids, strict=True)],
+        TRIPLET_ID: [triplet_id(r, t, generator) for r, t in zip(reference_ids, target_ids, strict=True)],
         "reference_id": list(reference_ids),
         "target_id": list(target_ids),
         "text": list(texts),

@@ -21,6 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from vdgray import manifest, storage
 from vdgray.config import Uri, UseGpu, resolved
 from vdgray.gallery_embed import EncoderPoolFields
+from vdgray.layout import (
+    EVAL_CACHE_DIR,
+    EVAL_STAGE,
+    cirr_root_for,
+    gallery_cache_key,
+)
 from vdgray.runtime import ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 
@@ -63,14 +69,14 @@ class EvalConfig(EncoderPoolFields):
     def cache_uri(self) -> str:
         if self.cache:
             return self.cache
-        return storage.join(storage.parent(self.output), "eval-cache")
+        return storage.join(storage.parent(self.output), EVAL_CACHE_DIR)
 
 
 def _gallery(cfg: EvalConfig, table: pa.Table, what: str):
     from vdgray.eval.cir_embed import gallery_embeddings
 
-    key = {"format": cfg.data.format, "root": cfg.data.root, "split": cfg.data.split,
-           "what": what, "images": table.num_rows}
+    key = gallery_cache_key(cfg.data.format, cfg.data.root, cfg.data.split, what,
+                            table.num_rows)
     return gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
                               cfg.concurrency, cfg.num_cpus_per_actor, resolve_use_gpu(cfg.use_gpu),
                               ray_cfg=cfg.ray, what=cfg.output)
@@ -84,7 +90,7 @@ def _eval_cirr(cfg: EvalConfig, model) -> tuple[dict | None, pa.Table, dict]:
     from vdgray.eval.cir_embed import query_embeddings
     from vdgray.eval.cir_score import score_cirr
 
-    root = storage.join(cfg.data.root, "cirr") if cfg.data.format == "world" else cfg.data.root
+    root = cirr_root_for(cfg.data.root, cfg.data.format)
     split = load_cirr(root, cfg.data.split, image_root=cfg.data.image_root)
     emb, hit = _gallery(cfg, split.images_table(), "cirr")
     names = split.gallery_names
@@ -134,8 +140,8 @@ def run(cfg: EvalConfig) -> dict:
     from vdgray.models.cir import load_cir
 
     t0 = time.time()
-    if manifest.is_complete(cfg.output, "eval") and not cfg.overwrite:
-        doc = manifest.read_manifest(cfg.output, "eval")
+    if manifest.is_complete(cfg.output, EVAL_STAGE) and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, EVAL_STAGE)
         click.echo(f"eval: {cfg.output} is already complete (set overwrite=true to redo)")
         return {"output": cfg.output, "skipped": True, "metrics": doc.get("metrics")}
     storage.ensure_bucket(cfg.output)
@@ -152,7 +158,7 @@ def run(cfg: EvalConfig) -> dict:
     storage.write_json(storage.join(cfg.output, METRICS), doc)
     wall = time.time() - t0
     manifest.write_manifest(
-        cfg.output, stage="eval", config=resolved(cfg),
+        cfg.output, stage=EVAL_STAGE, config=resolved(cfg),
         inputs={"model": cfg.model, "data": cfg.data.root},
         counts={"queries": table.num_rows}, files=[RANKINGS, METRICS] + extra.get("submissions", []),
         wall_time_s=wall, extra={"metrics": metrics},

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from vdgray import manifest, storage
 from vdgray.gallery_embed import EncoderPool, embed_batches, embedding_matrix, write_embeddings
+from vdgray.layout import EMBEDDINGS_STAGE
 
 
 def model_stamp(model: str) -> str:
@@ -45,14 +46,14 @@ def gallery_embeddings(model: str, images: pa.Table, cache_uri: str, key_data: d
     A plan that the local Ray cannot schedule fails first, naming `what` (the output)."""
     key = cache_key(model, key_data)
     where = storage.join(cache_uri, key)
-    if not manifest.is_complete(where, "embeddings"):
+    if not manifest.is_complete(where, EMBEDDINGS_STAGE):
         pool = EncoderPool(model, "target", batch_size, concurrency, num_cpus, use_gpu)
         pool.check({}, ray_cfg, what)
         _embed(pool, images, where, key, key_data)
         hit = False
     else:
         hit = True
-    table = manifest.read_dataset(where, "embeddings")
+    table = manifest.read_dataset(where, EMBEDDINGS_STAGE)
     emb = embedding_matrix(table)
     out = dict(zip(table.column("image_id").to_pylist(), emb, strict=True))
     missing = [n for n in images.column("image_id").to_pylist() if n not in out]
@@ -74,7 +75,7 @@ def _embed(pool: EncoderPool, images: pa.Table, where: str, key: str, key_data: 
     ds = ray.data.from_arrow(images)
     ds = ds.repartition(max(1, images.num_rows // (4 * pool.batch_size)))
     _, rel = write_embeddings(embed_batches(ds, pool), where)
-    manifest.write_manifest(where, stage="embeddings", inputs={"model": pool.model},
+    manifest.write_manifest(where, stage=EMBEDDINGS_STAGE, inputs={"model": pool.model},
                             counts={"images": images.num_rows}, files=rel,
                             wall_time_s=time.time() - t0,
                             extra={"cache_key": key, "key": key_data})

@@ -20,10 +20,10 @@ from pydantic import Field, ValidationError, model_validator
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, format_validation_error, resolved
 from vdgray.errors import ConfigError
+from vdgray.layout import CLAIM_STAGE, EVAL_CACHE_DIR
 from vdgray.runtime import RayConfig
 from vdgray.stage_options import build_config, config_options
 
-STAGE = "cir-claim"
 VARIANTS = ("supervised", "semi-supervised")
 # Settings the claim stage wires itself; `train` may not override them.
 _WIRED = {"human", "pseudo", "pseudo_gallery", "output", "seed", "ray", "name", "storage_path"}
@@ -71,7 +71,7 @@ def train_config(cfg: ClaimConfig, variant: str, seed: int):
     try:
         return TrainCirConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, f"{STAGE} train")) from None
+        raise ConfigError(format_validation_error(e, f"{CLAIM_STAGE} train")) from None
 
 
 def eval_config(cfg: ClaimConfig, variant: str, seed: int):
@@ -80,7 +80,7 @@ def eval_config(cfg: ClaimConfig, variant: str, seed: int):
     run = cfg.run_uri(variant, seed)
     return EvalConfig(model=storage.join(run, "model"),
                       data={"format": "world", "root": cfg.world, "split": cfg.split},
-                      output=storage.join(run, "eval"), cache=storage.join(cfg.output, "eval-cache"),
+                      output=storage.join(run, "eval"), cache=storage.join(cfg.output, EVAL_CACHE_DIR),
                       ray=cfg.ray)
 
 
@@ -125,8 +125,8 @@ def run(cfg: ClaimConfig) -> dict:
     from vdgray.train.cir import run as train
 
     t0 = time.time()
-    if manifest.is_complete(cfg.output, STAGE):
-        doc = manifest.read_manifest(cfg.output, STAGE)
+    if manifest.is_complete(cfg.output, CLAIM_STAGE):
+        doc = manifest.read_manifest(cfg.output, CLAIM_STAGE)
         click.echo(f"cir-claim: {cfg.output} is already complete")
         return {"output": cfg.output, "skipped": True, **doc.get("summary", {})}
     configs = {(v, s): (train_config(cfg, v, s), eval_config(cfg, v, s))
@@ -150,7 +150,7 @@ def run(cfg: ClaimConfig) -> dict:
     storage.write_json(storage.join(cfg.output, "claim.json"), summary)
     wall = time.time() - t0
     manifest.write_manifest(
-        cfg.output, stage=STAGE, config=resolved(cfg),
+        cfg.output, stage=CLAIM_STAGE, config=resolved(cfg),
         inputs={"world": cfg.world, "triplets": cfg.triplets, "gallery": cfg.gallery},
         counts={"runs": len(configs)}, files=["claim.json", "claim.png"], wall_time_s=wall,
         extra={"summary": summary})

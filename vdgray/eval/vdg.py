@@ -23,10 +23,18 @@ from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import DataFormatError
 from vdgray.eval.vdg_controls import CONTROLS, format_controls, headline, image_gain
+from vdgray.layout import (
+    TRUTH,
+    TRUTH_IMAGES,
+    TRUTH_QUERIES,
+    TRUTH_STAGE,
+    VDG_EVAL_STAGE,
+    cirr_root,
+    world_part,
+)
 from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
 from vdgray.stage_options import build_config, config_options
 
-EVAL_STAGE = "vdg-eval"
 TRUE_PAIR = "true pair"
 
 
@@ -63,11 +71,11 @@ def _truth(world: str, split: str):
     from vdgray.data.synthetic.attributes import Scene
     from vdgray.data.synthetic.language import change_key
 
-    truth = storage.join(world, "truth")
-    if not manifest.is_complete(truth, "truth"):
+    truth = world_part(world, TRUTH)
+    if not manifest.is_complete(truth, TRUTH_STAGE):
         return None
-    q = storage.read_parquet([storage.join(truth, "queries.parquet")]).to_pylist()
-    im = storage.read_parquet([storage.join(truth, "images.parquet")],
+    q = storage.read_parquet([storage.join(truth, TRUTH_QUERIES)]).to_pylist()
+    im = storage.read_parquet([storage.join(truth, TRUTH_IMAGES)],
                               columns=["name", "attributes"]).to_pylist()
     scenes = {r["name"]: r["attributes"] for r in im}
     out = {}
@@ -180,7 +188,7 @@ def run(cfg: EvalVdgConfig) -> dict:
     t0 = time.time()
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-    root = cfg.cirr or storage.join(cfg.world, "cirr")
+    root = cfg.cirr or cirr_root(cfg.world)
     split = load_cirr(root, cfg.split)
     queries = split.queries[:cfg.limit] if cfg.limit else split.queries
     truth = _truth(cfg.world, cfg.split) if cfg.world else None
@@ -207,7 +215,7 @@ def run(cfg: EvalVdgConfig) -> dict:
     storage.write_parquet(storage.join(cfg.output, "predictions.parquet"), pa.table(columns))
     storage.write_bytes(storage.join(cfg.output, "delta_quality.png"), _chart(results))
     wall = time.time() - t0
-    manifest.write_manifest(cfg.output, stage=EVAL_STAGE, config=resolved(cfg),
+    manifest.write_manifest(cfg.output, stage=VDG_EVAL_STAGE, config=resolved(cfg),
                             inputs={"model": cfg.model, "cirr": root},
                             counts={"queries": len(queries)},
                             files=["predictions.parquet"], wall_time_s=wall,

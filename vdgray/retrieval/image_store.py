@@ -31,7 +31,7 @@ class ImageStore:
             return cls()
         if source.get("split"):
             from vdgray.data.cirr import load_cirr
-            from vdgray.stages.index import split_root
+            from vdgray.layout import split_root
 
             root, _ = split_root(gallery)
             return cls(files=dict(load_cirr(root, source["split"]).images))

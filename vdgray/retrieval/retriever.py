@@ -25,12 +25,12 @@ class Retriever:
         import torch
 
         from vdgray.index import load_index
+        from vdgray.layout import IDS_FILE, INDEX_FILE, INDEX_STAGE
         from vdgray.models.cir import load_cir
-        from vdgray.stages.index import IDS_FILE, INDEX_FILE, STAGE
 
         if torch_threads:
             torch.set_num_threads(torch_threads)
-        doc = manifest.read_manifest(index_uri, STAGE)
+        doc = manifest.read_manifest(index_uri, INDEX_STAGE)
         self.info = dict(doc.get("index", {}))
         self.index_uri = index_uri
         self.model_uri = model_uri

@@ -17,8 +17,8 @@ from typing import Literal
 import click
 from pydantic import Field
 
-from vdgray import storage
 from vdgray.config import StageConfig, Uri
+from vdgray.layout import cirr_root
 from vdgray.runtime import RayConfig
 from vdgray.stage_options import build_config, config_options
 
@@ -47,7 +47,7 @@ def _queries(cfg: ServeCheckConfig):
     from vdgray.data.cirr import load_cirr
     from vdgray.data.synthetic.truth import world_test1_targets
 
-    split = load_cirr(storage.join(cfg.world, "cirr"), cfg.split)
+    split = load_cirr(cirr_root(cfg.world), cfg.split)
     qs = split.queries[:cfg.queries]
     targets = ([q.target for q in qs] if cfg.split == "val"
                else world_test1_targets(cfg.world, qs))

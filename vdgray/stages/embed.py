@@ -21,6 +21,7 @@ from vdgray import manifest, storage
 from vdgray.config import StageConfig, UseGpu, resolved
 from vdgray.errors import IncompleteOutputError
 from vdgray.gallery_embed import EncoderPool, embed_batches
+from vdgray.layout import EMBEDDINGS_STAGE
 from vdgray.runtime import RayConfig, ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 
@@ -96,8 +97,8 @@ def run(cfg: EmbedConfig) -> dict:
 
     t0 = time.time()
     storage.ensure_bucket(cfg.output)
-    if manifest.is_complete(cfg.output, "embeddings") and not cfg.overwrite:
-        doc = manifest.read_manifest(cfg.output, "embeddings")
+    if manifest.is_complete(cfg.output, EMBEDDINGS_STAGE) and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, EMBEDDINGS_STAGE)
         click.echo(f"embed: {cfg.output} is already complete (set overwrite=true to redo)")
         return {"output": cfg.output, "skipped": True, **doc["counts"]}
     storage.delete_prefix(cfg.output)  # partial or overwritten output: start clean
@@ -122,7 +123,7 @@ def run(cfg: EmbedConfig) -> dict:
         )
     wall = time.time() - t0
     manifest.write_manifest(
-        cfg.output, stage="embeddings", config=resolved(cfg), inputs={"gallery": cfg.gallery},
+        cfg.output, stage=EMBEDDINGS_STAGE, config=resolved(cfg), inputs={"gallery": cfg.gallery},
         counts={"images": n_ok, "failed": len(failures)}, files=rel, wall_time_s=wall,
         failures=failures, extra={"encoder": name, "dim": dim},
     )

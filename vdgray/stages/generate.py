@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, UseGpu, resolved
 from vdgray.errors import ConfigError, DataFormatError, StorageError, VdgrayError, innermost
+from vdgray.layout import PAIRS_STAGE, TRIPLET_ID, TRIPLETS_STAGE
 from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
 from vdgray.runtime import RayConfig, ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
@@ -207,12 +208,12 @@ def _removed_counts(cfg: GenerateConfig, files: list[str]) -> dict[str, int]:
     from vdgray.stages.generate_filters import REASONS
     from vdgray.stages.generate_join import read_side_records
 
-    removed = {r["triplet_id"]: r["reason"]
-               for r in read_side_records(storage.join(cfg.output, FILTERED_DIR), "triplet_id")}
+    removed = {r[TRIPLET_ID]: r["reason"]
+               for r in read_side_records(storage.join(cfg.output, FILTERED_DIR), TRIPLET_ID)}
     if removed:
         for name in files:
             for tid in storage.read_parquet(storage.join(cfg.output, name),
-                                            columns=["triplet_id"]).column(0).to_pylist():
+                                            columns=[TRIPLET_ID]).column(0).to_pylist():
                 removed.pop(tid, None)
     counts = dict.fromkeys(REASONS, 0)
     for reason in removed.values():
@@ -345,7 +346,7 @@ def run(cfg: GenerateConfig) -> dict:
     t0 = time.perf_counter()
     model_doc = read_model_manifest(cfg.model)
     generator = generator_id(cfg.model, model_doc, cfg.sampling_dict())
-    pair_files = manifest.dataset_files(cfg.pairs, stage="pairs")
+    pair_files = manifest.dataset_files(cfg.pairs, stage=PAIRS_STAGE)
     gallery_files = _gallery_files(cfg.gallery)
     if cfg.backend == "vllm":
         _check_vllm(cfg)
@@ -395,7 +396,7 @@ def run(cfg: GenerateConfig) -> dict:
               **{f"removed_{k}": v for k, v in removed.items()}}
     wall = time.perf_counter() - t0
     manifest.write_manifest(
-        cfg.output, stage="triplets", config=resolved(cfg),
+        cfg.output, stage=TRIPLETS_STAGE, config=resolved(cfg),
         inputs={"pairs": cfg.pairs, "gallery": cfg.gallery, "model": cfg.model},
         counts=counts, files=files, wall_time_s=wall,
         failures=[{k: r[k] for k in ("pair_id", "reference_id", "target_id", "reason")}

@@ -21,6 +21,7 @@ import zlib
 import numpy as np
 
 from vdgray import manifest
+from vdgray.layout import TRIPLET_ID, VDG_MODEL_STAGE
 from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
 
 IMAGE_COLUMNS = ("reference_image", "target_image")
@@ -39,7 +40,7 @@ def generator_id(model_uri: str, model_manifest: dict, sampling: dict) -> str:
 
 def read_model_manifest(model_uri: str) -> dict:
     """The exported VDG's manifest (stage `vdg-model`); missing means export did not finish."""
-    return manifest.read_manifest(model_uri, stage="vdg-model")
+    return manifest.read_manifest(model_uri, stage=VDG_MODEL_STAGE)
 
 
 def batch_seed(seed: int, ids) -> int:
@@ -95,7 +96,7 @@ class TransformersGenerator:
     def __call__(self, batch: dict) -> dict:
         refs = [bytes(x) for x in batch["reference_image"]]
         tgts = [bytes(x) for x in batch["target_image"]]
-        ids = [str(x) for x in batch["triplet_id"]]
+        ids = [str(x) for x in batch[TRIPLET_ID]]
         texts = self.generate(refs, tgts, ids)
         out = {k: v for k, v in batch.items() if k not in self.drop}
         out["text"] = np.array(texts, dtype=object)

@@ -21,8 +21,9 @@ import numpy as np
 import pyarrow as pa
 
 from vdgray import storage
+from vdgray.layout import TRIPLET_ID
 
-ID_COLUMN = "triplet_id"
+ID_COLUMN = TRIPLET_ID  # the checkpoint's id column
 
 
 def _pending_suffix() -> str:

@@ -22,12 +22,13 @@ from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 
-from vdgray.data.triplets import PSEUDO, TRIPLETS_SCHEMA
+from vdgray.data.triplets import PSEUDO
 from vdgray.errors import ConfigError
+from vdgray.layout import TRIPLET_ID, TRIPLETS_SCHEMA
 from vdgray.stages.generate_join import write_side_records
 
 RankFn = Callable[[Sequence[bytes], Sequence[str], Sequence[str]], Sequence[int]]
-REMOVAL_SCHEMA = pa.schema([("triplet_id", pa.string()), ("reason", pa.string())])
+REMOVAL_SCHEMA = pa.schema([(TRIPLET_ID, pa.string()), ("reason", pa.string())])
 REASONS = ("empty", "degenerate", "duplicate", "retriever")
 
 
@@ -104,7 +105,7 @@ class DeltaFilter:
         return out
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        ids = [str(x) for x in batch.column("triplet_id").to_pylist()]
+        ids = [str(x) for x in batch.column(TRIPLET_ID).to_pylist()]
         refs = [str(x) for x in batch.column("reference_id").to_pylist()]
         texts = ["" if x is None else str(x).strip() for x in batch.column("text").to_pylist()]
         reasons = self.reasons(ids, refs, texts)
@@ -123,14 +124,14 @@ class DeltaFilter:
                 for i, rank in zip(todo, ranks, strict=True):
                     if int(rank) >= self.top_k:
                         reasons[i] = "retriever"
-        removed = [{"triplet_id": ids[i], "reason": r} for i, r in enumerate(reasons) if r]
+        removed = [{TRIPLET_ID: ids[i], "reason": r} for i, r in enumerate(reasons) if r]
         if removed:
             self.removed.extend(removed)
             if self._fs is not None:
                 write_side_records(self._fs, self.removals_uri, removed, REMOVAL_SCHEMA)
         keep = [i for i, r in enumerate(reasons) if r is None]
         return pa.table({
-            "triplet_id": pa.array([ids[i] for i in keep], pa.string()),
+            TRIPLET_ID: pa.array([ids[i] for i in keep], pa.string()),
             "reference_id": pa.array([refs[i] for i in keep], pa.string()),
             "target_id": pa.array([str(batch.column("target_id")[i].as_py()) for i in keep],
                                   pa.string()),

@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 from vdgray import storage
 from vdgray.data.triplets import triplet_id
 from vdgray.errors import DataFormatError, StorageError
+from vdgray.layout import PAIR_COLUMNS
 from vdgray.stages.generate_committed import ID_COLUMN, drop_committed
 
-PAIR_COLUMNS = ("pair_id", "reference_id", "target_id")
 FAILURE_SCHEMA = pa.schema([("pair_id", pa.string()), ("reference_id", pa.string()),
                             ("target_id", pa.string()), ("reason", pa.string())])
 

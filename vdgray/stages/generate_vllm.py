@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vdgray.errors import ConfigError
+from vdgray.layout import PAIR_COLUMNS, TRIPLET_ID
 from vdgray.models.vdg.prompt import build_prompt
 from vdgray.stages.generate_backends import batch_seed
 
-PASS_COLUMNS = ("triplet_id", "pair_id", "reference_id", "target_id")
+PASS_COLUMNS = (TRIPLET_ID, *PAIR_COLUMNS)
 # vLLM 0.29's CPU attention backend (cpu_attn): the head sizes it has kernels for
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256)
 
@@ -62,7 +63,7 @@ class RequestBuilder:
                                             decode_image(bytes(row["target_image"]))]}
         params = dict(self.sampling)
         if params.get("temperature", 0.0) > 0.0:
-            params["seed"] = batch_seed(self.seed, [str(row["triplet_id"])])
+            params["seed"] = batch_seed(self.seed, [str(row[TRIPLET_ID])])
         out["sampling_params"] = params
         if self.keep_reference_image:
             out["reference_image"] = reference

@@ -34,13 +34,18 @@ from vdgray.gallery_embed import (
     embedding_matrix,
     write_embeddings,
 )
+from vdgray.layout import (
+    EMBEDDINGS_DIR,
+    EMBEDDINGS_STAGE,
+    EVAL_CACHE_DIR,
+    IDS_FILE,
+    INDEX_FILE,
+    INDEX_STAGE,
+    gallery_cache_key,
+    split_root,
+)
 from vdgray.runtime import ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
-
-INDEX_FILE = "index.faiss"
-IDS_FILE = "ids.parquet"
-EMBEDDINGS_DIR = "embeddings"
-STAGE = "index"
 
 
 class IndexConfig(EncoderPoolFields):
@@ -71,14 +76,7 @@ class IndexConfig(EncoderPoolFields):
     def cache_uri(self) -> str:
         if self.cache:
             return self.cache
-        return storage.join(storage.parent(self.output), "eval-cache")
-
-
-def split_root(gallery: str) -> tuple[str, str]:
-    """(CIRR root, eval's data.format) for a world URI or a CIRR root."""
-    if storage.exists(manifest.manifest_uri(storage.join(gallery, "cirr"))):
-        return storage.join(gallery, "cirr"), "world"
-    return gallery, "cirr"
+        return storage.join(storage.parent(self.output), EVAL_CACHE_DIR)
 
 
 def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
@@ -89,8 +87,7 @@ def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
     split = load_cirr(root, cfg.split)
     table = split.images_table()
     # the same key as `vdgray eval` on this data, so both share one cached embedding
-    key = {"format": fmt, "root": cfg.gallery, "split": cfg.split, "what": "cirr",
-           "images": table.num_rows}
+    key = gallery_cache_key(fmt, cfg.gallery, cfg.split, "cirr", table.num_rows)
     storage.ensure_bucket(cfg.cache_uri())
     emb, hit = gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
                                   cfg.concurrency, cfg.num_cpus_per_actor,
@@ -119,7 +116,7 @@ def _embed_gallery(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
         raise DataFormatError(f"{cfg.gallery}: no image of the gallery could be embedded")
     names = table.column("image_id").to_pylist()
     vectors = embedding_matrix(table)
-    manifest.write_manifest(where, stage="embeddings", inputs={"model": cfg.model,
+    manifest.write_manifest(where, stage=EMBEDDINGS_STAGE, inputs={"model": cfg.model,
                                                                 "gallery": cfg.gallery},
                             counts={"images": len(names)}, files=rel)
     return names, vectors, {"failed": total - len(names)}
@@ -150,7 +147,7 @@ def write_index(output: str, names: list[str], vectors: np.ndarray, *, model: st
     info = {"model": model, "source": source, "kind": concrete,
             "faiss_type": index_kind(index), "dim": int(vectors.shape[1]),
             "ntotal": int(index.ntotal), "nprobe": nprobe, **(extra or {})}
-    manifest.write_manifest(output, stage=STAGE, config=config or {},
+    manifest.write_manifest(output, stage=INDEX_STAGE, config=config or {},
                             inputs={"model": model, "gallery": source.get("gallery", "")},
                             counts={"vectors": len(names)}, files=[INDEX_FILE, IDS_FILE],
                             wall_time_s=wall_time_s, extra={"index": info})
@@ -160,8 +157,8 @@ def write_index(output: str, names: list[str], vectors: np.ndarray, *, model: st
 def run(cfg: IndexConfig) -> dict:
     """Embed the gallery and write the index; returns {"output", "vectors", "kind", ...}."""
     t0 = time.time()
-    if manifest.is_complete(cfg.output, STAGE) and not cfg.overwrite:
-        doc = manifest.read_manifest(cfg.output, STAGE)
+    if manifest.is_complete(cfg.output, INDEX_STAGE) and not cfg.overwrite:
+        doc = manifest.read_manifest(cfg.output, INDEX_STAGE)
         click.echo(f"index: {cfg.output} is already complete (set overwrite=true to rebuild)")
         return {"output": cfg.output, "skipped": True, "vectors": doc["counts"]["vectors"],
                 "kind": doc["index"]["kind"]}

@@ -26,18 +26,12 @@ from vdgray import manifest, storage
 from vdgray.config import StageConfig, UseGpu, resolved
 from vdgray.errors import ConfigError, DataFormatError, StorageError
 from vdgray.index.groups import drop_self, form_groups, group_pairs, pair_similarity
+from vdgray.layout import EMBEDDINGS_COLUMNS, EMBEDDINGS_STAGE, PAIRS_SCHEMA, PAIRS_STAGE
 from vdgray.stage_options import build_config, config_options
 
 # Rows per Parquet row group of a pairs shard: `generate` reads one row group per task, so
 # this bounds a read task's memory (ids only, ~120 B a pair) however large the shard is.
 PAIRS_ROW_GROUP_ROWS = 65_536
-PAIRS_SCHEMA = pa.schema([
-    ("pair_id", pa.string()),
-    ("reference_id", pa.string()),
-    ("target_id", pa.string()),
-    ("similarity", pa.float32()),
-    ("group_id", pa.int64()),
-])
 
 
 class MineConfig(StageConfig):
@@ -123,8 +117,8 @@ def load_embeddings(uri: str, batch_rows: int = 16_384, norm_tolerance: float = 
     Streams each shard in batches into one preallocated matrix; checks columns, dimension,
     unit norms and unique ids, raising DataFormatError naming the file and row.
     """
-    doc = manifest.read_manifest(uri, stage="embeddings")
-    files = manifest.dataset_files(uri, stage="embeddings")
+    doc = manifest.read_manifest(uri, stage=EMBEDDINGS_STAGE)
+    files = manifest.dataset_files(uri, stage=EMBEDDINGS_STAGE)
     if not files:
         raise StorageError(f"{uri}: manifest lists no data files")
     dim = doc.get("dim")
@@ -133,7 +127,7 @@ def load_embeddings(uri: str, batch_rows: int = 16_384, norm_tolerance: float = 
     for f in files:
         pf = storage.open_parquet(f)
         names = pf.schema_arrow.names
-        for col in ("image_id", "embedding"):
+        for col in EMBEDDINGS_COLUMNS:
             if col not in names:
                 raise _fail(f, f"missing column {col!r} (has {names})")
         sizes.append(pf.metadata.num_rows)
@@ -146,7 +140,7 @@ def load_embeddings(uri: str, batch_rows: int = 16_384, norm_tolerance: float = 
     bar = tqdm(total=n, desc="mine: read embeddings", unit="img", mininterval=5)
     for f in files:
         pf = storage.open_parquet(f)
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=["image_id", "embedding"]):
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=list(EMBEDDINGS_COLUMNS)):
             ids = batch.column("image_id")
             if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
                 raise _fail(f, f"column image_id has type {ids.type}, expected string")
@@ -263,7 +257,7 @@ def run(cfg: MineConfig) -> dict:
                   "nprobe": cfg.nprobe if kind == "ivf" else None,
                   "gpu": vindex.want_gpu(cfg.use_gpu) and kind != "hnsw"}
     manifest.write_manifest(
-        cfg.output, stage="pairs", config=resolved(cfg), inputs={"embeddings": cfg.embeddings},
+        cfg.output, stage=PAIRS_STAGE, config=resolved(cfg), inputs={"embeddings": cfg.embeddings},
         counts=counts, files=files, wall_time_s=wall,
         extra={
             "index": index_info,

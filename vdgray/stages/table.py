@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vdgray import layout
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -47,33 +49,33 @@ class Command:
 _VDG_TRAIN = "vdgray.train.vdg:TrainVdgConfig:run"
 # In pipeline order.
 STAGE_TABLE: tuple[Stage, ...] = (
-    Stage("synth", "vdgray.data.synthetic.stage:SynthConfig:run", "world", "synth",
+    Stage("synth", "vdgray.data.synthetic.stage:SynthConfig:run", "world", layout.SYNTH_STAGE,
           "synth", "synth"),
-    Stage("train-encoder", "vdgray.train.encoder:TrainEncoderConfig:run", "encoder", "model",
+    Stage("train-encoder", "vdgray.train.encoder:TrainEncoderConfig:run", "encoder", layout.ENCODER_STAGE,
           "train-encoder", "train-encoder"),
-    Stage("embed", "vdgray.stages.embed:EmbedConfig:run", "embeddings", "embeddings",
+    Stage("embed", "vdgray.stages.embed:EmbedConfig:run", "embeddings", layout.EMBEDDINGS_STAGE,
           "embed", "embed"),
-    Stage("mine", "vdgray.stages.mine:MineConfig:run", "pairs", "pairs", "mine", "mine"),
+    Stage("mine", "vdgray.stages.mine:MineConfig:run", "pairs", layout.PAIRS_STAGE, "mine", "mine"),
     Stage("vdg-assemble", "vdgray.models.vdg.assemble:AssembleConfig:run", "vdg/assembled",
-          "vdg-model", "vdg", "train-vdg"),
-    Stage("vdg-lm", _VDG_TRAIN, "vdg/lm", "vdg-model", "train-vdg", "train-vdg",
+          layout.VDG_MODEL_STAGE, "vdg", "train-vdg"),
+    Stage("vdg-lm", _VDG_TRAIN, "vdg/lm", layout.VDG_MODEL_STAGE, "train-vdg", "train-vdg",
           (("stage", "lm"),)),
-    Stage("vdg-align", _VDG_TRAIN, "vdg/align", "vdg-model", "train-vdg", "train-vdg",
+    Stage("vdg-align", _VDG_TRAIN, "vdg/align", layout.VDG_MODEL_STAGE, "train-vdg", "train-vdg",
           (("stage", "align"),)),
-    Stage("vdg-instruct", _VDG_TRAIN, "vdg/instruct", "vdg-model", "train-vdg", "train-vdg",
+    Stage("vdg-instruct", _VDG_TRAIN, "vdg/instruct", layout.VDG_MODEL_STAGE, "train-vdg", "train-vdg",
           (("stage", "instruct"),)),
-    Stage("vdg-export", "vdgray.models.vdg.export:ExportConfig:run", "vdg/export", "vdg-model",
+    Stage("vdg-export", "vdgray.models.vdg.export:ExportConfig:run", "vdg/export", layout.VDG_MODEL_STAGE,
           "vdg", "train-vdg"),
-    Stage("eval-vdg", "vdgray.eval.vdg:EvalVdgConfig:run", "vdg/eval", "vdg-eval",
+    Stage("eval-vdg", "vdgray.eval.vdg:EvalVdgConfig:run", "vdg/eval", layout.VDG_EVAL_STAGE,
           "eval-vdg", "eval-vdg"),
-    Stage("generate", "vdgray.stages.generate:GenerateConfig:run", "triplets", "triplets",
+    Stage("generate", "vdgray.stages.generate:GenerateConfig:run", "triplets", layout.TRIPLETS_STAGE,
           "generate", "generate"),
-    Stage("train-cir", "vdgray.train.cir:TrainCirConfig:run", "cir/model", "cir-model",
+    Stage("train-cir", "vdgray.train.cir:TrainCirConfig:run", "cir/model", layout.CIR_MODEL_STAGE,
           "train-cir", "train-cir"),
-    Stage("eval", "vdgray.eval.cir:EvalConfig:run", "cir/eval", "eval", "eval", "eval"),
-    Stage("cir-claim", "vdgray.eval.claim:ClaimConfig:run", "claim", "cir-claim",
+    Stage("eval", "vdgray.eval.cir:EvalConfig:run", "cir/eval", layout.EVAL_STAGE, "eval", "eval"),
+    Stage("cir-claim", "vdgray.eval.claim:ClaimConfig:run", "claim", layout.CLAIM_STAGE,
           "cir-claim", "cir-claim"),
-    Stage("index", "vdgray.stages.index:IndexConfig:run", "index", "index", "index", "index"),
+    Stage("index", "vdgray.stages.index:IndexConfig:run", "index", layout.INDEX_STAGE, "index", "index"),
     # The demo's end-to-end check of the Serve app; `vdgray serve` is the long-running server.
     Stage("serve-check", "vdgray.serve.demo:ServeCheckConfig:run", "serve-check", None,
           None, None),

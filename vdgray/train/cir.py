@@ -17,6 +17,7 @@ import click
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray.config import Uri
+from vdgray.layout import CIR_MODEL_STAGE
 from vdgray.runtime import resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 from vdgray.train.driver import Training, train_and_publish
@@ -99,7 +100,7 @@ def run(cfg: TrainCirConfig) -> dict:
     if cfg.pseudo != "none":
         inputs.update(pseudo=cfg.pseudo, pseudo_gallery=cfg.pseudo_gallery)
     return train_and_publish(cfg, Training(
-        command="train-cir", stage="cir-model", loop=train_loop,
+        command="train-cir", stage=CIR_MODEL_STAGE, loop=train_loop,
         what=f"train-cir on {cfg.human.root}", loop_config=cfg.loop_config, inputs=inputs,
         counts=lambda m: {"human_triplets": int(m.get("human_triplets", 0)),
                           "pseudo_triplets": int(m.get("pseudo_triplets", 0))},

@@ -20,6 +20,7 @@ import torch
 
 from vdgray import manifest, storage
 from vdgray.errors import DataFormatError
+from vdgray.layout import TRIPLET_ID, TRIPLETS_STAGE, cirr_root_for
 
 PIXEL_CACHE_BYTES = 2 << 30
 
@@ -64,7 +65,7 @@ def human_triplets(fmt: str, root: str, categories=None) -> tuple[pa.Table, dict
     if fmt in ("cirr", "world"):
         from vdgray.data.cirr import load_cirr
 
-        split = load_cirr(storage.join(root, "cirr") if fmt == "world" else root, "train")
+        split = load_cirr(cirr_root_for(root, fmt), "train")
         table = split.to_triplets()
         read = split.read_image
     elif fmt == "fashioniq":
@@ -82,8 +83,8 @@ def human_triplets(fmt: str, root: str, categories=None) -> tuple[pa.Table, dict
 def pseudo_triplets(uri: str, gallery: str) -> tuple[pa.Table, dict[str, bytes]]:
     """Pseudo triplets from a finished triplets output, their images from the gallery (a
     synthetic world, Parquet with image_id/image, or a folder of images: as `vdgray embed`)."""
-    table = manifest.read_dataset(uri, "triplets",
-                                  columns=["triplet_id", "reference_id", "target_id", "text"])
+    table = manifest.read_dataset(uri, TRIPLETS_STAGE,
+                                  columns=[TRIPLET_ID, "reference_id", "target_id", "text"])
     from vdgray.data.gallery import image_id_for, resolve_gallery
 
     names = _used(table)

@@ -18,6 +18,7 @@ from vdgray import manifest, storage
 from vdgray.config import Uri
 from vdgray.data.synthetic.attributes import SHAPES
 from vdgray.errors import ConfigError
+from vdgray.layout import ENCODER_STAGE, GALLERY, GALLERY_STAGE, world_part
 from vdgray.stage_options import build_config, config_options
 from vdgray.train.driver import Training, train_and_publish
 from vdgray.train.ray_run import TrainRunConfig
@@ -73,7 +74,7 @@ def run(cfg: TrainEncoderConfig) -> dict:
                                  if cfg.rendered_pairs or cfg.scene_loss else {})}
 
     return train_and_publish(cfg, Training(
-        command="train-encoder", stage="model", loop=train_loop,
+        command="train-encoder", stage=ENCODER_STAGE, loop=train_loop,
         what=f"train-encoder on {cfg.world}", loop_config=loop_config,
         inputs={"world": cfg.world},
         counts=lambda m: {"train_pairs": int(m.get("train_pairs", 0)),
@@ -93,7 +94,7 @@ def _world_config(world: str) -> dict:
     """The synth settings rendered pretraining pairs must share (from the gallery manifest)."""
     from vdgray.train.encoder_render import RENDERER_KEYS
 
-    doc = manifest.read_manifest(storage.join(world, "gallery"), "gallery")
+    doc = manifest.read_manifest(world_part(world, GALLERY), GALLERY_STAGE)
     config = doc.get("config") or {}
     missing = [k for k in RENDERER_KEYS if k not in config]
     if missing:

@@ -15,8 +15,9 @@ from math import comb
 import numpy as np
 import torch
 
-from vdgray import manifest, storage
+from vdgray import manifest
 from vdgray.errors import DataFormatError
+from vdgray.layout import CAPTIONS, GALLERY, world_part
 
 
 @dataclass
@@ -35,8 +36,8 @@ class Pairs:
 
 def load_pairs(world: str) -> Pairs:
     """Join W/gallery (image) and W/captions (caption) on image_id; every image needs a caption."""
-    gallery = manifest.read_dataset(storage.join(world, "gallery"), columns=["image_id", "image"])
-    caps = manifest.read_dataset(storage.join(world, "captions"),
+    gallery = manifest.read_dataset(world_part(world, GALLERY), columns=["image_id", "image"])
+    caps = manifest.read_dataset(world_part(world, CAPTIONS),
                                  columns=["image_id", "caption", "attributes"])
     by_id = dict(zip(caps.column("image_id").to_pylist(),
                      zip(caps.column("caption").to_pylist(), caps.column("attributes").to_pylist(),
@@ -45,7 +46,7 @@ def load_pairs(world: str) -> Pairs:
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise DataFormatError(
-            f"{storage.join(world, 'captions')}: no caption for {len(missing)} gallery images "
+            f"{world_part(world, CAPTIONS)}: no caption for {len(missing)} gallery images "
             f"(first: {missing[0]!r})"
         )
     return Pairs(ids, gallery.column("image").to_pylist(), [by_id[i][0] for i in ids],

@@ -30,12 +30,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from vdgray import storage
 from vdgray.config import Uri
 from vdgray.errors import ConfigError, StorageError
+from vdgray.layout import VDG_MODEL_STAGE as MODEL_STAGE
 from vdgray.models.vdg.stages import LORA_TARGETS, STAGES
 from vdgray.stage_options import build_config, config_options
 from vdgray.train.driver import Training, train_and_publish
 from vdgray.train.ray_run import TrainRunConfig
-
-MODEL_STAGE = "vdg-model"
 
 
 class LoraSettings(BaseModel):

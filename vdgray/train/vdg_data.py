@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import torch
 
-from vdgray import storage
 from vdgray.errors import DataFormatError
 from vdgray.models.vdg.prompt import IMAGE_TOKEN, build_prompt, caption_prompt
 
@@ -131,4 +130,6 @@ def pixel_values(processor, images: list[bytes]) -> torch.Tensor:
 
 def cirr_root(config: dict) -> str:
     """The human triplets' CIRR root: `cirr`, else the world's cirr/."""
-    return config.get("cirr") or storage.join(config["world"], "cirr")
+    from vdgray import layout
+
+    return config.get("cirr") or layout.cirr_root(config["world"])

@@ -15,6 +15,7 @@ import torch
 
 from vdgray import manifest, storage
 from vdgray.data.synthetic.attributes import VOCAB
+from vdgray.layout import TRUTH, TRUTH_IMAGES, TRUTH_STAGE, world_part
 
 PROBED = ("shape", "colour", "size", "background")
 
@@ -22,10 +23,10 @@ PROBED = ("shape", "colour", "size", "background")
 def heldout_captions(world: str, limit: int = 300) -> tuple[list[str], list[str]] | None:
     """(image names, true captions) of up to `limit` CIRR val images of a synthetic world,
     or None when the world has no truth/ (not a world `vdgray synth` wrote)."""
-    truth = storage.join(world, "truth")
-    if not manifest.is_complete(truth, "truth"):
+    truth = world_part(world, TRUTH)
+    if not manifest.is_complete(truth, TRUTH_STAGE):
         return None
-    rows = storage.read_parquet([storage.join(truth, "images.parquet")],
+    rows = storage.read_parquet([storage.join(truth, TRUTH_IMAGES)],
                                 columns=["name", "split", "caption"]).to_pylist()
     rows = [r for r in rows if r["split"] == "val"][:limit]
     return [r["name"] for r in rows], [r["caption"] for r in rows]

@@ -25,6 +25,7 @@ from vdgray.data.synthetic.world import (
     split_index,
 )
 from vdgray.errors import StorageError
+from vdgray.layout import CIRR_IMAGES_DIR, cirr_captions_file, cirr_split_file
 
 TRUTH_IMAGES_SCHEMA = pa.schema([
     ("image_id", pa.string()), ("name", pa.string()), ("split", pa.string()),
@@ -50,13 +51,13 @@ def write_cirr(cirr_uri: str, plans: list[SplitPlan], seed: int, image_size: int
             futures = []
             for name in plan.scenes:
                 png = render_named(plan, name, seed, image_size, noise)
-                uri = storage.join(cirr_uri, "img_raw", sub, f"{name}.png")
+                uri = storage.join(cirr_uri, CIRR_IMAGES_DIR, sub, f"{name}.png")
                 futures.append(pool.submit(storage.write_bytes, uri, png))
                 bar.update(1)
             for f in futures:
                 f.result()
-            cap = f"captions/cap.rc2.{plan.split}.json"
-            spl = f"image_splits/split.rc2.{plan.split}.json"
+            cap = cirr_captions_file(plan.split)
+            spl = cirr_split_file(plan.split)
             storage.write_json(storage.join(cirr_uri, cap),
                                [cirr_record(q, plan.split) for q in plan.queries])
             storage.write_json(storage.join(cirr_uri, spl), split_index(plan))

@@ -15,11 +15,7 @@ import pyarrow as pa
 
 from vdgray import storage
 from vdgray.data.synthetic.world import AuxRenderer
-
-GALLERY_SCHEMA = pa.schema([("image_id", pa.string()), ("image", pa.binary())])
-CAPTIONS_SCHEMA = pa.schema(
-    [("image_id", pa.string()), ("caption", pa.string()), ("attributes", pa.string())]
-)
+from vdgray.layout import CAPTIONS_SCHEMA, GALLERY_SCHEMA
 
 
 def shard_name(k: int) -> str:

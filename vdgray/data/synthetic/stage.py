@@ -1,6 +1,6 @@
 """`vdgray synth`: write a synthetic CIR world (gallery, captions, CIRR splits, truth) to a URI.
 
-The layout is the contract in notes/world_layout.md: gallery/ and captions/ (Parquet shards
+The layout is the contract in vdgray/layout.py: gallery/ and captions/ (Parquet shards
 written on Ray Data), cirr/ (official CIRR rc2 format), truth/ (every image's attributes and
 every query's true changes), and W/_manifest.json written last of all.
 """
@@ -13,7 +13,7 @@ import click
 import pyarrow.fs as pafs
 from pydantic import Field
 
-from vdgray import manifest, storage
+from vdgray import layout, manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
 from vdgray.data.synthetic.cirr_writer import write_cirr, write_truth_images, write_truth_queries
 from vdgray.data.synthetic.gallery_writer import write_gallery
@@ -22,7 +22,7 @@ from vdgray.errors import StorageError
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stage_options import build_config, config_options
 
-PARTS = ("gallery", "captions", "cirr", "truth")
+PARTS = layout.WORLD_PARTS
 
 
 class SynthConfig(StageConfig):
@@ -74,7 +74,7 @@ def prepare_output(cfg: SynthConfig) -> str:
     muri = manifest.manifest_uri(world)
     if storage.exists(muri):
         doc = manifest.read_manifest(world)
-        if doc["stage"] != "synth":
+        if doc["stage"] != layout.SYNTH_STAGE:
             raise StorageError(f"{world}: holds the output of stage {doc['stage']!r}, not a world")
         if not cfg.overwrite:
             raise StorageError(
@@ -92,8 +92,9 @@ def run(cfg: SynthConfig) -> dict:
     t0 = time.time()
     world = prepare_output(cfg)
     config = resolved(cfg)
-    gallery, captions = storage.join(world, "gallery"), storage.join(world, "captions")
-    cirr, truth = storage.join(world, "cirr"), storage.join(world, "truth")
+    gallery = layout.world_part(world, layout.GALLERY)
+    captions = layout.world_part(world, layout.CAPTIONS)
+    cirr, truth = layout.cirr_root(world), layout.world_part(world, layout.TRUTH)
 
     ensure_ray(cfg.ray)
     renderer = {"seed": cfg.seed, "image_size": cfg.image_size, "noise": cfg.noise,
@@ -106,31 +107,31 @@ def run(cfg: SynthConfig) -> dict:
     if n_aux != cfg.n_gallery:
         raise StorageError(f"{gallery}: wrote {n_aux} images, expected {cfg.n_gallery}")
     t_gallery = time.time() - t0
-    manifest.write_manifest(gallery, stage="gallery", config=config, counts={"rows": n_aux},
-                            files=files, wall_time_s=t_gallery,
+    manifest.write_manifest(gallery, stage=layout.GALLERY_STAGE, config=config,
+                            counts={"rows": n_aux}, files=files, wall_time_s=t_gallery,
                             extra={"image_size": cfg.image_size})
-    manifest.write_manifest(captions, stage="captions", config=config, counts={"rows": n_aux},
-                            files=files, wall_time_s=t_gallery)
+    manifest.write_manifest(captions, stage=layout.CAPTIONS_STAGE, config=config,
+                            counts={"rows": n_aux}, files=files, wall_time_s=t_gallery)
 
     plans = [plan_split(split, n, cfg.seed, cfg.two_object_prob, cfg.two_change_prob,
                         cfg.queries_per_group)
              for split, n in (("train", cfg.n_train), ("val", cfg.n_val), ("test1", cfg.n_test))]
     cirr_counts, cirr_files = write_cirr(cirr, plans, cfg.seed, cfg.image_size, cfg.noise,
                                          progress=cfg.progress)
-    manifest.write_manifest(cirr, stage="cirr", config=config, counts=cirr_counts,
+    manifest.write_manifest(cirr, stage=layout.CIRR_STAGE, config=config, counts=cirr_counts,
                             files=cirr_files, extra={"image_size": cfg.image_size})
 
-    n_images = write_truth_images(storage.join(truth, "images.parquet"), plans,
+    n_images = write_truth_images(layout.truth_file(world, layout.TRUTH_IMAGES), plans,
                                   [storage.join(captions, f) for f in files])
-    n_queries = write_truth_queries(storage.join(truth, "queries.parquet"), plans)
-    manifest.write_manifest(truth, stage="truth", config=config,
+    n_queries = write_truth_queries(layout.truth_file(world, layout.TRUTH_QUERIES), plans)
+    manifest.write_manifest(truth, stage=layout.TRUTH_STAGE, config=config,
                             counts={"images": n_images, "queries": n_queries},
-                            files=["images.parquet", "queries.parquet"])
+                            files=[layout.TRUTH_IMAGES, layout.TRUTH_QUERIES])
 
     counts = {"gallery": n_aux, "gallery_shards": len(files), **cirr_counts,
               "truth_images": n_images, "truth_queries": n_queries}
     wall = time.time() - t0
-    manifest.write_manifest(world, stage="synth", config=config, counts=counts,
+    manifest.write_manifest(world, stage=layout.SYNTH_STAGE, config=config, counts=counts,
                             files=[f"{p}/{manifest.MANIFEST_NAME}" for p in PARTS],
                             wall_time_s=wall, extra={"image_size": cfg.image_size,
                                                      "parts": list(PARTS)})

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 
-from vdgray import storage
-
 
 def world_texts(world: str) -> list[str]:
     """Every text a world LM should know: gallery captions, human deltas, the vocabulary."""
@@ -17,10 +15,11 @@ def world_texts(world: str) -> list[str]:
     from vdgray.data.cirr import load_cirr
     from vdgray.data.synthetic.attributes import VOCAB
     from vdgray.data.synthetic.language import TEMPLATES
+    from vdgray.layout import CAPTIONS, cirr_root, world_part
 
-    caps = manifest.read_dataset(storage.join(world, "captions"), columns=["caption"])
+    caps = manifest.read_dataset(world_part(world, CAPTIONS), columns=["caption"])
     texts = caps.column("caption").to_pylist()
-    texts += [q.caption for q in load_cirr(storage.join(world, "cirr"), "train").queries]
+    texts += [q.caption for q in load_cirr(cirr_root(world), "train").queries]
     words = [w for vals in VOCAB.values() for w in vals]
     words += [re.sub(r"\{\w+\}", " ", t.text) for ts in TEMPLATES.values() for t in ts]
     return texts + [" ".join(words)]

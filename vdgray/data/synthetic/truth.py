@@ -10,12 +10,13 @@ import pyarrow.compute as pc
 
 from vdgray import manifest, storage
 from vdgray.errors import DataFormatError
+from vdgray.layout import TRUTH, TRUTH_QUERIES, TRUTH_STAGE, truth_file, world_part
 
 
 def world_test1_targets(root: str, queries) -> list[str]:
     """test1 targets of a synthetic world, from truth/queries.parquet."""
-    manifest.read_manifest(storage.join(root, "truth"), "truth")
-    t = storage.read_parquet(storage.join(root, "truth", "queries.parquet"))
+    manifest.read_manifest(world_part(root, TRUTH), TRUTH_STAGE)
+    t = storage.read_parquet(truth_file(root, TRUTH_QUERIES))
     t = t.filter(pc.equal(t.column("split"), "test1"))
     by_pair = dict(zip(t.column("pairid").to_pylist(), t.column("target").to_pylist(),
                        strict=True))

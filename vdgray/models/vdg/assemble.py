@@ -18,8 +18,7 @@ from pydantic import Field, model_validator
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import StorageError
-
-MODEL_STAGE = "vdg-model"
+from vdgray.layout import VDG_MODEL_STAGE
 
 
 class AssembleConfig(StageConfig):
@@ -96,7 +95,7 @@ def run(cfg: AssembleConfig) -> dict:
     n_params = sum(p.numel() for p in model.parameters())
     wall = time.time() - t0
     manifest.write_manifest(
-        cfg.output, stage=MODEL_STAGE, config=resolved(cfg),
+        cfg.output, stage=VDG_MODEL_STAGE, config=resolved(cfg),
         inputs={"vision": cfg.vision, "lm": cfg.lm or "fresh", "world": cfg.world or ""},
         counts={"parameters": n_params, "vocab": len(proc.tokenizer)}, files=files,
         wall_time_s=wall, extra={"model_class": "LlavaForConditionalGeneration",

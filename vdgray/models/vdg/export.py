@@ -16,8 +16,7 @@ from pydantic import Field, model_validator
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import StorageError
-
-MODEL_STAGE = "vdg-model"
+from vdgray.layout import VDG_MODEL_STAGE
 
 
 class ExportConfig(StageConfig):
@@ -68,7 +67,7 @@ def run(cfg: ExportConfig) -> dict:
         files = upload_dir(tmp, cfg.output)
     wall = time.time() - t0
     manifest.write_manifest(
-        cfg.output, stage=MODEL_STAGE, config=resolved(cfg), inputs={"model": cfg.model},
+        cfg.output, stage=VDG_MODEL_STAGE, config=resolved(cfg), inputs={"model": cfg.model},
         counts={"parameters": sum(p.numel() for p in model.parameters())}, files=files,
         wall_time_s=wall, extra={"model_class": "LlavaForConditionalGeneration",
                                  "vdg_stage": "exported", "adapter": False,

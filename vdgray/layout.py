@@ -1,0 +1,154 @@
+"""The hand-off contracts between stages, written once: paths, manifest stages, schemas.
+
+One stage writes what the next reads, so every name both sides must agree on lives here:
+the synthetic world's parts and their sub-paths, the CIRR-format file names inside a world's
+cirr/, the index folder's files, every manifest `stage` name, the Parquet schemas of the
+gallery, captions, embeddings, pairs and triplets outputs, and the gallery-embedding cache
+key that `vdgray eval` and `vdgray index` share. The README's "Data contracts" table and its
+world layout are checked against this module (tests/unit/test_layout.py).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from vdgray import manifest, storage
+
+# --- manifest `stage` names (the `stage` field of every `_manifest.json`) -----------------
+SYNTH_STAGE = "synth"  # a whole synthetic world (W/_manifest.json)
+GALLERY_STAGE = "gallery"
+CAPTIONS_STAGE = "captions"
+CIRR_STAGE = "cirr"
+TRUTH_STAGE = "truth"
+ENCODER_STAGE = "model"  # train-encoder's CLIP dir
+EMBEDDINGS_STAGE = "embeddings"
+PAIRS_STAGE = "pairs"
+VDG_MODEL_STAGE = "vdg-model"  # vdg-assemble, train-vdg and vdg-export all write one
+VDG_EVAL_STAGE = "vdg-eval"
+TRIPLETS_STAGE = "triplets"
+CIR_MODEL_STAGE = "cir-model"
+EVAL_STAGE = "eval"
+CLAIM_STAGE = "cir-claim"
+INDEX_STAGE = "index"
+
+MANIFEST_STAGES = (SYNTH_STAGE, GALLERY_STAGE, CAPTIONS_STAGE, CIRR_STAGE, TRUTH_STAGE,
+                   ENCODER_STAGE, EMBEDDINGS_STAGE, PAIRS_STAGE, VDG_MODEL_STAGE,
+                   VDG_EVAL_STAGE, TRIPLETS_STAGE, CIR_MODEL_STAGE, EVAL_STAGE, CLAIM_STAGE,
+                   INDEX_STAGE)
+
+# --- the synthetic world W ----------------------------------------------------------------
+GALLERY = "gallery"  # aux unlabeled gallery: Parquet shards (GALLERY_SCHEMA)
+CAPTIONS = "captions"  # the gallery's captions: Parquet shards (CAPTIONS_SCHEMA)
+CIRR = "cirr"  # official CIRR rc2 layout (captions/, image_splits/, img_raw/)
+TRUTH = "truth"  # ground truth: TRUTH_IMAGES and TRUTH_QUERIES
+WORLD_PARTS = (GALLERY, CAPTIONS, CIRR, TRUTH)  # W/_manifest.json is written after these
+TRUTH_IMAGES = "images.parquet"  # every image's attributes
+TRUTH_QUERIES = "queries.parquet"  # every query's target and true changes
+
+
+def world_part(world: str, part: str) -> str:
+    """The URI of one part (WORLD_PARTS) of the world at `world`."""
+    if part not in WORLD_PARTS:
+        raise ValueError(f"unknown world part {part!r}; parts: {WORLD_PARTS}")
+    return storage.join(world, part)
+
+
+def cirr_root(world: str) -> str:
+    """The CIRR root inside a synthetic world (W/cirr)."""
+    return world_part(world, CIRR)
+
+
+def cirr_root_for(root: str, data_format: str) -> str:
+    """The CIRR root of data given as (root, format): a world's cirr/ or a CIRR root itself."""
+    return cirr_root(root) if data_format == "world" else root
+
+
+def split_root(gallery: str) -> tuple[str, str]:
+    """(CIRR root, eval's data.format) for a world URI or a CIRR root."""
+    if storage.exists(manifest.manifest_uri(cirr_root(gallery))):
+        return cirr_root(gallery), "world"
+    return gallery, "cirr"
+
+
+def truth_file(world: str, name: str) -> str:
+    """The URI of a truth table (TRUTH_IMAGES or TRUTH_QUERIES) of the world at `world`."""
+    return storage.join(world_part(world, TRUTH), name)
+
+
+# --- the CIRR rc2 layout (a world's cirr/ and a real CIRR root) ---------------------------
+CIRR_VERSION = "rc2"
+CIRR_IMAGES_DIR = "img_raw"
+
+
+def cirr_captions_file(split: str) -> str:
+    """A split's queries, relative to the CIRR root."""
+    return f"captions/cap.{CIRR_VERSION}.{split}.json"
+
+
+def cirr_split_file(split: str) -> str:
+    """A split's image name -> file map, relative to the CIRR root."""
+    return f"image_splits/split.{CIRR_VERSION}.{split}.json"
+
+
+# --- the index folder (vdgray index -> vdgray serve) --------------------------------------
+INDEX_FILE = "index.faiss"
+IDS_FILE = "ids.parquet"  # row position -> image_id
+EMBEDDINGS_DIR = "embeddings"  # the gallery's embeddings when it is not a CIRR split
+
+# --- the gallery-embedding cache (shared by vdgray eval and vdgray index) -----------------
+EVAL_CACHE_DIR = "eval-cache"  # default cache, next to the output
+
+
+def gallery_cache_key(data_format: str, root: str, split: str | None, what: str,
+                      images: int) -> dict:
+    """What names one cached gallery embedding (with the model): eval and index share it."""
+    return {"format": data_format, "root": root, "split": split, "what": what,
+            "images": images}
+
+
+# --- Parquet schemas and column names -----------------------------------------------------
+IMAGE_ID = "image_id"
+EMBEDDING = "embedding"
+TRIPLET_ID = "triplet_id"
+
+GALLERY_SCHEMA = pa.schema([(IMAGE_ID, pa.string()), ("image", pa.binary())])
+CAPTIONS_SCHEMA = pa.schema(
+    [(IMAGE_ID, pa.string()), ("caption", pa.string()), ("attributes", pa.string())]
+)
+EMBEDDINGS_COLUMNS = (IMAGE_ID, EMBEDDING)  # embedding: fixed_size_list<float32>[D]
+
+
+def embeddings_schema(dim: int) -> pa.Schema:
+    """The embeddings output for D-dimensional (L2-normalised) vectors."""
+    return pa.schema([(IMAGE_ID, pa.string()), (EMBEDDING, pa.list_(pa.float32(), dim))])
+
+
+PAIR_COLUMNS = ("pair_id", "reference_id", "target_id")  # what generate reads of a pair
+PAIRS_SCHEMA = pa.schema([
+    ("pair_id", pa.string()),
+    ("reference_id", pa.string()),
+    ("target_id", pa.string()),
+    ("similarity", pa.float32()),
+    ("group_id", pa.int64()),
+])
+
+TRIPLETS_SCHEMA = pa.schema(
+    [
+        pa.field(TRIPLET_ID, pa.string(), nullable=False),
+        pa.field("reference_id", pa.string(), nullable=False),
+        pa.field("target_id", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("generator", pa.string(), nullable=False),
+    ]
+)
+SCORE_FIELD = pa.field("score", pa.float32(), nullable=True)  # optional: generate's filter
+
+# The README's "Data contracts" table: output -> (manifest stage, columns).
+DATA_CONTRACTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "gallery": (GALLERY_STAGE, tuple(GALLERY_SCHEMA.names)),
+    "captions": (CAPTIONS_STAGE, tuple(CAPTIONS_SCHEMA.names)),
+    "embeddings": (EMBEDDINGS_STAGE, EMBEDDINGS_COLUMNS),
+    "pairs": (PAIRS_STAGE, tuple(PAIRS_SCHEMA.names)),
+    "triplets": (TRIPLETS_STAGE, (*TRIPLETS_SCHEMA.names, SCORE_FIELD.name)),
+}
