@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from killed_job import MAIN, committed, kill_after_first_commit
+from helpers.killed_job import MAIN, committed, kill_after_first_commit
 
 from vdgray import manifest, storage
 from vdgray.config import load_config
