@@ -8,16 +8,15 @@ Before, `vdgray eval ... -s ray.num_cpus=1` sat for 15 minutes with no error.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import BIN
 from helpers.tiny_cir import save_tiny_cir
 from helpers.worlds import synth_world
 
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent
 KEYS = "lower concurrency or num_cpus_per_actor, or give Ray more CPUs (ray.num_cpus)"
 
 

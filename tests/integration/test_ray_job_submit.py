@@ -7,18 +7,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
+from helpers.paths import BIN, ROOT
 from helpers.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 TINY = [  # the first four stages of the demo pipeline, at toy sizes
     "stages=[synth, train-encoder, embed, mine]", "settings.synth.n_gallery=240", "settings.synth.n_train=60", "settings.synth.n_val=36",
     "settings.synth.n_test=36", "settings.train-encoder.epochs=20",
