@@ -28,7 +28,8 @@ def test_bf16_generation_matches_cpu_shape(exported):
 
     gen = DeltaGenerator(str(exported), do_sample=False, max_new_tokens=6, device="cuda")
     gen.model.to(torch.bfloat16)
-    out = gen({"reference_image": [solid_png((200, 0, 0))] * 3, "target_image": [solid_png((0, 0, 200))] * 3})
+    out = gen({"reference_image": [solid_png((200, 0, 0))] * 3,
+               "target_image": [solid_png((0, 0, 200))] * 3})
     assert len(out["text"]) == 3 and len(set(out["text"])) == 1
 
 

@@ -49,7 +49,8 @@ def head(tmp_path_factory):
     start = [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
              f"--port={gcs}", f"--dashboard-port={dash}", "--dashboard-host=127.0.0.1",
              "--include-dashboard=true", "--num-cpus=2", "--disable-usage-stats",
-             f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+             f"--dashboard-agent-listen-port={free_port()}",
+             f"--dashboard-agent-grpc-port={free_port()}",
              f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
              f"--ray-client-server-port={free_port()}", f"--node-manager-port={free_port()}",
              f"--object-manager-port={free_port()}"]

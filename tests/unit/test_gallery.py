@@ -22,7 +22,8 @@ from vdgray.models.encoders import image_processor
 def test_decoder_records_corrupt_and_null_images(any_uri):
     dec = Decoder(image_processor(64), 64, failures_uri=storage.join(any_uri, "_failures"))
     batch = {"image_id": np.array(["a", "bad", "b", "none"], dtype=object),
-             "image": np.array([noise_png(0), b"\x89PNG\r\n\x1a\nxx", noise_png(1), None], dtype=object)}
+             "image": np.array([noise_png(0), b"\x89PNG\r\n\x1a\nxx", noise_png(1), None],
+                               dtype=object)}
     out = dec(batch)
     assert list(out["image_id"]) == ["a", "b"]
     assert out["pixel_values"].shape == (2, 3, 64, 64) and out["pixel_values"].dtype == np.float32
@@ -51,7 +52,8 @@ def test_resolve_folder_parquet_and_world(tmp_path):
     assert sorted(read_gallery_table(str(folder)).column("image_id").to_pylist()) == ["a", "sub/b"]
 
     world = tmp_path / "world"
-    table = pa.table({"image_id": ["x", "y", "z"], "image": [noise_png(2), noise_png(3), noise_png(4)]})
+    table = pa.table({"image_id": ["x", "y", "z"],
+                      "image": [noise_png(2), noise_png(3), noise_png(4)]})
     storage.write_parquet(str(world / "gallery" / "part-00000.parquet"), table)
     storage.write_parquet(str(world / "gallery" / "stray.parquet"), table)  # not in the manifest
     manifest.write_manifest(str(world / "gallery"), stage="gallery", files=["part-00000.parquet"])

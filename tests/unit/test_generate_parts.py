@@ -215,7 +215,8 @@ def test_retriever_factory_spec_is_validated():
 
 def test_vllm_request_is_the_shared_prompt_with_both_images_in_order():
     row = {"triplet_id": "t", "pair_id": "p", "reference_id": "r", "target_id": "g",
-           "reference_image": solid_png((200, 0, 0), size=8), "target_image": solid_png((0, 0, 200), size=8), "extra": 1}
+           "reference_image": solid_png((200, 0, 0), size=8),
+           "target_image": solid_png((0, 0, 200), size=8), "extra": 1}
     req = RequestBuilder(sampling_params(0.2, 50, 32, True), seed=3)(row)
     assert set(req) == {"triplet_id", "pair_id", "reference_id", "target_id", "prompt",
                         "multimodal_data", "sampling_params"}
@@ -232,7 +233,8 @@ def test_vllm_request_is_the_shared_prompt_with_both_images_in_order():
 def test_vllm_sampling_is_seeded_per_row_from_its_triplet_id():
     assert sampling_params(0.2, 50, 8, False) == {"max_tokens": 8, "temperature": 0.0}
     build = RequestBuilder(sampling_params(0.2, 50, 32, True), seed=3)
-    row = {"triplet_id": "a", "reference_image": solid_png((200, 0, 0), size=8), "target_image": solid_png((200, 0, 0), size=8)}
+    row = {"triplet_id": "a", "reference_image": solid_png((200, 0, 0), size=8),
+           "target_image": solid_png((200, 0, 0), size=8)}
     one, again = build(row)["sampling_params"], build(dict(row))["sampling_params"]
     other = build({**row, "triplet_id": "b"})["sampling_params"]
     assert one == again and one["seed"] != other["seed"]
