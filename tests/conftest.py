@@ -7,16 +7,10 @@ all talk to it exactly as they would to a real S3-compatible store.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 
 import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from helpers.ports import free_port
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +18,7 @@ def s3_server():
     """moto's ThreadedMotoServer on 127.0.0.1:<free port>; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

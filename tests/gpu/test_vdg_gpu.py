@@ -5,20 +5,13 @@ Skipped without CUDA (and the vLLM test without vllm installed).
 
 from __future__ import annotations
 
-import io
-
 import pytest
 import torch
+from helpers.images import solid_png
 from PIL import Image
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
-
-
-def _png(colour) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 32), colour).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +28,8 @@ def test_bf16_generation_matches_cpu_shape(exported):
 
     gen = DeltaGenerator(str(exported), do_sample=False, max_new_tokens=6, device="cuda")
     gen.model.to(torch.bfloat16)
-    out = gen({"reference_image": [_png((200, 0, 0))] * 3, "target_image": [_png((0, 0, 200))] * 3})
+    out = gen({"reference_image": [solid_png((200, 0, 0))] * 3,
+               "target_image": [solid_png((0, 0, 200))] * 3})
     assert len(out["text"]) == 3 and len(set(out["text"])) == 1
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from test_cir_oracle import oracle_pseudo_triplets
+from helpers.oracle_triplets import oracle_pseudo_triplets
+from helpers.worlds import synth_world
 
 from vdgray import manifest
 from vdgray.errors import ConfigError
@@ -17,12 +18,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, ray_session):
     """A small synthetic world and oracle pseudo triplets over its aux gallery."""
-    from vdgray.data.synthetic.stage import SynthConfig
-    from vdgray.data.synthetic.stage import run as synth
-
     root = tmp_path_factory.mktemp("cirworld")
-    w = str(root / "world")
-    synth(SynthConfig(output=w, n_gallery=40, n_train=24, n_val=12, n_test=12, progress=False))
+    w = synth_world(str(root / "world"), n_gallery=40, n_train=24, n_val=12, n_test=12)
     pseudo = str(root / "pseudo")
     n = oracle_pseudo_triplets(w, pseudo)
     assert n > 0

@@ -3,16 +3,12 @@
 import json
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers.paths import BIN, ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(2400)  # ~10 min alone on 2 CPUs; the run-level limit (900 s) is too tight under load

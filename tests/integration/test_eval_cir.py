@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers.assets import CIRR_TINY, FASHIONIQ_TINY
+from helpers.tiny_cir import save_tiny_cir
 
 from vdgray import manifest, storage
 from vdgray.data.cirr import load_cirr
 from vdgray.eval.cir import EvalConfig, run
-from vdgray.models.cir import build_cir
 
 pytestmark = pytest.mark.integration
 
-CIRR = str(Path(__file__).parents[1] / "assets" / "cirr_tiny")
+CIRR = str(CIRR_TINY)
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("cirmodel") / "model"
-    build_cir("combiner", "tiny-clip").eval().save(path)
+    save_tiny_cir(path)
     return str(path)
 
 
@@ -64,7 +63,7 @@ def test_eval_test1_writes_both_submission_files(ray_session, model_dir, tmp_pat
     assert all(len(subset[p]) <= 3 for p in pairids)
 
 
-FASHIONIQ = str(Path(__file__).parents[1] / "assets" / "fashioniq_tiny")
+FASHIONIQ = str(FASHIONIQ_TINY)
 
 
 def test_eval_fashioniq_val_per_category_and_average(ray_session, model_dir, tmp_path):

@@ -10,13 +10,13 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from killed_job import MAIN, committed, kill_after_first_commit
+from helpers.killed_job import MAIN, committed, kill_after_first_commit
+from helpers.paths import BIN
 
 from vdgray import manifest, storage
 from vdgray.config import load_config
@@ -25,7 +25,6 @@ from vdgray.stages.generate import GenerateConfig, run
 
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent
 N_IMAGES, N_GROUPS = 24, 4  # 4 groups x 30 ordered pairs + 1 pair with a missing image
 
 

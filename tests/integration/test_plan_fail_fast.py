@@ -8,29 +8,25 @@ Before, `vdgray eval ... -s ray.num_cpus=1` sat for 15 minutes with no error.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import BIN
+from helpers.tiny_cir import save_tiny_cir
+from helpers.worlds import synth_world
 
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent
 KEYS = "lower concurrency or num_cpus_per_actor, or give Ray more CPUs (ray.num_cpus)"
 
 
 @pytest.fixture(scope="module")
 def world_and_model(tmp_path_factory):
-    from vdgray.data.synthetic.stage import SynthConfig
-    from vdgray.data.synthetic.stage import run as synth
-    from vdgray.models.cir import build_cir
-
     root = tmp_path_factory.mktemp("fail-fast")
-    world = str(root / "world")
-    synth(SynthConfig(output=world, n_gallery=6, n_train=4, n_val=4, n_test=4, progress=False,
-                      workers=1))
+    world = synth_world(str(root / "world"), n_gallery=6, n_train=4, n_val=4, n_test=4,
+                        workers=1)
     model = str(root / "model")
-    build_cir("combiner", "tiny-clip").eval().save(model)
+    save_tiny_cir(model)
     return root, world, model
 
 

@@ -6,30 +6,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
+from helpers.paths import BIN, ROOT
+from helpers.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 TINY = [  # the first four stages of the demo pipeline, at toy sizes
     "stages=[synth, train-encoder, embed, mine]", "settings.synth.n_gallery=240", "settings.synth.n_train=60", "settings.synth.n_val=36",
     "settings.synth.n_test=36", "settings.train-encoder.epochs=20",
     "settings.train-encoder.hidden=64", "settings.train-encoder.layers=2",
 ]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until_jobs_run(address: str, env: dict, proc, timeout: float = 300) -> None:
@@ -53,15 +44,16 @@ def head(tmp_path_factory):
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex + uuid.uuid4().hex}
     env.pop("RAY_ADDRESS", None)
-    gcs, dash = _port(), _port()
+    gcs, dash = free_port(), free_port()
     # Every port explicit, so this head never collides with the test session's own Ray.
     start = [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
              f"--port={gcs}", f"--dashboard-port={dash}", "--dashboard-host=127.0.0.1",
              "--include-dashboard=true", "--num-cpus=2", "--disable-usage-stats",
-             f"--dashboard-agent-listen-port={_port()}", f"--dashboard-agent-grpc-port={_port()}",
-             f"--runtime-env-agent-port={_port()}", f"--metrics-export-port={_port()}",
-             f"--ray-client-server-port={_port()}", f"--node-manager-port={_port()}",
-             f"--object-manager-port={_port()}"]
+             f"--dashboard-agent-listen-port={free_port()}",
+             f"--dashboard-agent-grpc-port={free_port()}",
+             f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
+             f"--ray-client-server-port={free_port()}", f"--node-manager-port={free_port()}",
+             f"--object-manager-port={free_port()}"]
     # --block keeps `ray start` in the foreground; stopping its process group stops this
     # cluster only (`ray stop` would stop every Ray on the machine).
     log = open(tmp_path_factory.mktemp("head") / "ray-start.log", "w")  # noqa: SIM115

@@ -9,17 +9,18 @@ from __future__ import annotations
 import base64
 import io
 import json
-import socket
 
 import httpx
 import pytest
+from helpers.ports import free_port
+from helpers.tiny_cir import save_tiny_cir
+from helpers.worlds import synth_world
 from PIL import Image
 
 from vdgray import storage
 from vdgray.data.cirr import load_cirr
 from vdgray.eval.cir import EvalConfig
 from vdgray.eval.cir import run as evaluate
-from vdgray.models.cir import build_cir
 from vdgray.serve.cli import start, stop
 from vdgray.serve.config import ServeConfig
 from vdgray.stages.index import IndexConfig
@@ -30,30 +31,20 @@ pytestmark = pytest.mark.integration
 MAX_IMAGE_BYTES = 50_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, ray_session):
     """A tiny world's val split indexed by `vdgray index`, served; offline rankings too."""
-    from vdgray.data.synthetic.stage import SynthConfig
-    from vdgray.data.synthetic.stage import run as synth
-
     root = tmp_path_factory.mktemp("serve")
-    world = str(root / "world")
-    synth(SynthConfig(output=world, n_gallery=6, n_train=4, n_val=8, n_test=4, progress=False))
+    world = synth_world(str(root / "world"), n_gallery=6, n_train=4, n_val=8, n_test=4)
     model = str(root / "model")
-    build_cir("combiner", "tiny-clip").eval().save(model)
+    save_tiny_cir(model)
     index = str(root / "index")
     summary = build_index_stage(IndexConfig(model=model, gallery=world, split="val",
                                             output=index, batch_size=8))
     ev = evaluate(EvalConfig(model=model, data={"format": "world", "root": world, "split": "val"},
                              output=str(root / "eval"), batch_size=8))
     rankings = storage.read_parquet(str(root / "eval" / "rankings.parquet")).to_pylist()
-    cfg = ServeConfig(model_uri=model, index_uri=index, port=_free_port(), num_cpus=0.5,
+    cfg = ServeConfig(model_uri=model, index_uri=index, port=free_port(), num_cpus=0.5,
                       max_replicas=1, max_image_bytes=MAX_IMAGE_BYTES,
                       max_text_chars=200, max_k=20, max_batch_queries=4,
                       batch_wait_timeout_s=0.05)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.worlds import synth_world
 
 from vdgray import manifest
 
@@ -13,14 +14,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def tiny_world(ray_session, tmp_path_factory):
     """A tiny synthetic world and a tiny VDG assembled for it (tiny-clip + 1-layer Llama)."""
-    from vdgray.data.synthetic.stage import SynthConfig
-    from vdgray.data.synthetic.stage import run as synth
     from vdgray.models.vdg.assemble import AssembleConfig
     from vdgray.models.vdg.assemble import run as assemble
 
     root = tmp_path_factory.mktemp("vdg")
-    world = str(root / "world")
-    synth(SynthConfig(output=world, n_gallery=16, n_train=8, n_val=4, n_test=4, progress=False))
+    world = synth_world(str(root / "world"), n_gallery=16, n_train=8, n_val=4, n_test=4)
     model = str(root / "m0")
     assemble(AssembleConfig(vision="tiny-clip", world=world, output=model, lm_hidden=32,
                             lm_layers=1, lm_heads=2))

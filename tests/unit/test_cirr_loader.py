@@ -7,35 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers.assets import CIRR_TINY, upload_tree
 
 from vdgray import storage
 from vdgray.data.cirr import load_cirr
 from vdgray.data.images import decode_rgb
 from vdgray.data.triplets import TRIPLETS_SCHEMA, triplet_id
 from vdgray.errors import DataFormatError
-
-TINY = Path(__file__).parents[1] / "assets" / "cirr_tiny"
-
-
-def _upload(src: Path, uri: str) -> str:
-    for f in sorted(src.rglob("*")):
-        if f.is_file():
-            storage.write_bytes(storage.join(uri, *f.relative_to(src).parts), f.read_bytes())
-    return uri
-
-
-@pytest.fixture(params=["local", "s3"])
-def cirr_root(request):
-    if request.param == "local":
-        return str(TINY)
-    return _upload(TINY, request.getfixturevalue("s3_bucket") + "/cirr")
-
-
-@pytest.fixture
-def tiny_copy(tmp_path) -> Path:
-    dst = tmp_path / "cirr"
-    shutil.copytree(TINY, dst)
-    return dst
 
 
 def _edit_captions(root: Path, split: str, edit) -> Path:
@@ -84,23 +62,23 @@ def test_test1_has_no_targets(cirr_root):
         test.to_triplets()
 
 
-def test_custom_image_root(tiny_copy, tmp_path):
+def test_custom_image_root(cirr_copy, tmp_path):
     moved = tmp_path / "nlvr2"
-    shutil.move(str(tiny_copy / "img_raw"), moved)
+    shutil.move(str(cirr_copy / "img_raw"), moved)
     with pytest.raises(DataFormatError, match="absent under"):
-        load_cirr(str(tiny_copy), "val", check_images=True)
-    val = load_cirr(str(tiny_copy), "val", image_root=str(moved), check_images=True)
+        load_cirr(str(cirr_copy), "val", check_images=True)
+    val = load_cirr(str(cirr_copy), "val", image_root=str(moved), check_images=True)
     assert val.read_image("dev-0-0-img0").startswith(b"\x89PNG")
 
 
-def test_missing_captions_file_is_named(tiny_copy):
-    (tiny_copy / "captions" / "cap.rc2.val.json").unlink()
+def test_missing_captions_file_is_named(cirr_copy):
+    (cirr_copy / "captions" / "cap.rc2.val.json").unlink()
     with pytest.raises(DataFormatError, match=r"cap\.rc2\.val\.json: CIRR captions file not found"):
-        load_cirr(str(tiny_copy), "val")
+        load_cirr(str(cirr_copy), "val")
 
 
 def test_missing_split_file_is_named_on_s3(s3_bucket):
-    root = _upload(TINY / "captions", s3_bucket + "/c/captions").rsplit("/", 1)[0]
+    root = upload_tree(CIRR_TINY / "captions", s3_bucket + "/c/captions").rsplit("/", 1)[0]
     with pytest.raises(DataFormatError, match=r"s3://.*split\.rc2\.val\.json: CIRR image_splits"):
         load_cirr(root, "val")
 
@@ -120,28 +98,28 @@ def test_missing_split_file_is_named_on_s3(s3_bucket):
         (lambda r: r.__setitem__(1, ["not", "a", "record"]), r"record 1: expected an object"),
     ],
 )
-def test_malformed_record_names_file_record_and_field(tiny_copy, edit, expected):
-    _edit_captions(tiny_copy, "val", edit)
+def test_malformed_record_names_file_record_and_field(cirr_copy, edit, expected):
+    _edit_captions(cirr_copy, "val", edit)
     with pytest.raises(DataFormatError, match=r"cap\.rc2\.val\.json: " + expected):
-        load_cirr(str(tiny_copy), "val")
+        load_cirr(str(cirr_copy), "val")
 
 
-def test_invalid_json_names_the_file(tiny_copy):
-    (tiny_copy / "image_splits" / "split.rc2.val.json").write_text("{not json")
+def test_invalid_json_names_the_file(cirr_copy):
+    (cirr_copy / "image_splits" / "split.rc2.val.json").write_text("{not json")
     with pytest.raises(DataFormatError, match=r"split\.rc2\.val\.json: invalid JSON at line 1"):
-        load_cirr(str(tiny_copy), "val")
+        load_cirr(str(cirr_copy), "val")
 
 
-def test_image_listed_but_absent(tiny_copy):
-    (tiny_copy / "img_raw" / "dev" / "dev-1-1-img1.png").unlink()
-    load_cirr(str(tiny_copy), "val")  # without the check the loader does not list images
+def test_image_listed_but_absent(cirr_copy):
+    (cirr_copy / "img_raw" / "dev" / "dev-1-1-img1.png").unlink()
+    load_cirr(str(cirr_copy), "val")  # without the check the loader does not list images
     with pytest.raises(DataFormatError, match=r"split\.rc2\.val\.json: 1 of 8 listed images are "
                                               r"absent under .*img_raw \(first: dev-1-1-img1\)"):
-        load_cirr(str(tiny_copy), "val", check_images=True)
+        load_cirr(str(cirr_copy), "val", check_images=True)
 
 
 def test_image_absent_on_s3(s3_bucket):
-    root = _upload(TINY, s3_bucket + "/cirr")
+    root = upload_tree(CIRR_TINY, s3_bucket + "/cirr")
     storage.s3_client().delete_object(Bucket=s3_bucket[5:], Key="cirr/img_raw/dev/dev-0-5-img0.png")
     with pytest.raises(DataFormatError, match=r"first: dev-0-5-img0\)"):
         load_cirr(root, "val", check_images=True)
@@ -150,16 +128,16 @@ def test_image_absent_on_s3(s3_bucket):
         val.read_image("dev-0-5-img0")
 
 
-def test_image_path_escaping_the_root_is_rejected(tiny_copy):
-    path = tiny_copy / "image_splits" / "split.rc2.val.json"
+def test_image_path_escaping_the_root_is_rejected(cirr_copy):
+    path = cirr_copy / "image_splits" / "split.rc2.val.json"
     table = json.loads(path.read_text())
     table["dev-0-0-img0"] = "../../etc/passwd"
     path.write_text(json.dumps(table))
     with pytest.raises(DataFormatError, match=r"image 'dev-0-0-img0': image path .* must be "
                                               "relative"):
-        load_cirr(str(tiny_copy), "val")
+        load_cirr(str(cirr_copy), "val")
 
 
 def test_unknown_split():
     with pytest.raises(DataFormatError, match="unknown CIRR split 'dev'"):
-        load_cirr(str(TINY), "dev")
+        load_cirr(str(CIRR_TINY), "dev")

@@ -1,11 +1,12 @@
 """The console script: its command table matches the README, errors are one line."""
 
 import re
-from pathlib import Path
+
+from helpers.paths import ROOT
 
 from vdgray.cli import COMMANDS, main
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = ROOT / "README.md"
 
 
 def test_readme_lists_exactly_the_commands():

@@ -19,9 +19,9 @@ import jsonschema
 import pytest
 import ray
 import yaml
+from helpers.paths import ROOT
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "cluster"
 RAY_SCHEMA = Path(os.path.dirname(ray.__file__)) / "autoscaler" / "ray-schema.json"
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
 import torch
+from helpers.images import noise_png
 from PIL import Image
 
 from vdgray import storage
@@ -16,16 +14,9 @@ from vdgray.models.encoders import load_dir
 from vdgray.models.registry import load_encoder
 
 
-def _png(seed: int, size=(64, 64)) -> bytes:
-    arr = np.random.default_rng(seed).integers(0, 255, (*size, 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def test_tiny_clip_shapes_norms_and_determinism():
     enc = load_encoder("tiny-clip")
-    pixels = enc.preprocess([_png(0), Image.new("RGB", (40, 90), "red")])
+    pixels = enc.preprocess([noise_png(0), Image.new("RGB", (40, 90), "red")])
     assert pixels.shape == (2, 3, enc.image_size, enc.image_size) and pixels.dtype == torch.float32
     img = enc.encode_images(pixels)
     txt = enc.encode_texts(["a red circle", "a small blue star on the left"])
@@ -39,7 +30,7 @@ def test_tiny_clip_shapes_norms_and_determinism():
 def test_preprocess_rejects_corrupt_bytes():
     enc = load_encoder("tiny-clip")
     with pytest.raises(DataFormatError, match="cannot decode image"):
-        enc.preprocess([_png(1)[:40]])
+        enc.preprocess([noise_png(1)[:40]])
 
 
 def test_save_and_reload_from_s3_is_cached_once(tmp_path, s3_bucket, monkeypatch):
@@ -59,7 +50,7 @@ def test_save_and_reload_from_s3_is_cached_once(tmp_path, s3_bucket, monkeypatch
     assert checkpoint.local_model_dir(uri) == local
 
     again = load_dir(local)
-    pixels = enc.preprocess([_png(2)])
+    pixels = enc.preprocess([noise_png(2)])
     torch.testing.assert_close(again.encode_images(pixels), enc.encode_images(pixels))
     torch.testing.assert_close(again.encode_texts(["a red circle"]), enc.encode_texts(["a red circle"]))
 

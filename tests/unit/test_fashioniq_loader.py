@@ -3,37 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
+from helpers.assets import FASHIONIQ_TINY, upload_tree
 
 from vdgray import storage
 from vdgray.data.fashioniq import fashioniq_query_text, load_fashioniq
 from vdgray.errors import DataFormatError
-
-TINY = Path(__file__).parents[1] / "assets" / "fashioniq_tiny"
-
-
-def _upload(src: Path, uri: str) -> str:
-    for f in sorted(src.rglob("*")):
-        if f.is_file():
-            storage.write_bytes(storage.join(uri, *f.relative_to(src).parts), f.read_bytes())
-    return uri
-
-
-@pytest.fixture(params=["local", "s3"])
-def fiq_root(request):
-    if request.param == "local":
-        return str(TINY)
-    return _upload(TINY, request.getfixturevalue("s3_bucket") + "/fiq")
-
-
-@pytest.fixture
-def tiny_copy(tmp_path) -> Path:
-    dst = tmp_path / "fiq"
-    shutil.copytree(TINY, dst)
-    return dst
 
 
 @pytest.mark.parametrize(
@@ -70,21 +46,21 @@ def test_categories_subset_and_explicit_ext(fiq_root):
     assert val.images["s2"].endswith("s2.png")
 
 
-def test_explicit_ext_checked_only_on_request(tiny_copy):
-    load_fashioniq(str(tiny_copy), "val", categories=["toptee"], ext="png")
+def test_explicit_ext_checked_only_on_request(fiq_copy):
+    load_fashioniq(str(fiq_copy), "val", categories=["toptee"], ext="png")
     with pytest.raises(DataFormatError, match=r"cap\.toptee\.val\.json: record 0: image 't9'"):
-        load_fashioniq(str(tiny_copy), "val", categories=["toptee"], ext="png", check_images=True)
+        load_fashioniq(str(fiq_copy), "val", categories=["toptee"], ext="png", check_images=True)
 
 
-def test_missing_captions_file(tiny_copy):
-    (tiny_copy / "captions" / "cap.shirt.val.json").unlink()
+def test_missing_captions_file(fiq_copy):
+    (fiq_copy / "captions" / "cap.shirt.val.json").unlink()
     with pytest.raises(DataFormatError, match=r"cap\.shirt\.val\.json: FashionIQ captions file "
                                               "not found"):
-        load_fashioniq(str(tiny_copy), "val")
+        load_fashioniq(str(fiq_copy), "val")
 
 
 def test_missing_split_file_on_s3(s3_bucket):
-    root = _upload(TINY / "captions", s3_bucket + "/f/captions").rsplit("/", 1)[0]
+    root = upload_tree(FASHIONIQ_TINY / "captions", s3_bucket + "/f/captions").rsplit("/", 1)[0]
     with pytest.raises(DataFormatError, match=r"s3://.*split\.dress\.val\.json: FashionIQ "
                                               "image_splits file not found"):
         load_fashioniq(root, "val")
@@ -103,25 +79,25 @@ def test_missing_split_file_on_s3(s3_bucket):
         (lambda r: r.append("oops"), r"record 1: expected an object"),
     ],
 )
-def test_malformed_record(tiny_copy, edit, expected):
-    path = tiny_copy / "captions" / "cap.dress.val.json"
+def test_malformed_record(fiq_copy, edit, expected):
+    path = fiq_copy / "captions" / "cap.dress.val.json"
     records = json.loads(path.read_text())
     edit(records)
     path.write_text(json.dumps(records))
     with pytest.raises(DataFormatError, match=r"cap\.dress\.val\.json: " + expected):
-        load_fashioniq(str(tiny_copy), "val")
+        load_fashioniq(str(fiq_copy), "val")
 
 
-def test_image_listed_but_absent(tiny_copy):
-    (tiny_copy / "images" / "s1.png").unlink()
+def test_image_listed_but_absent(fiq_copy):
+    (fiq_copy / "images" / "s1.png").unlink()
     with pytest.raises(DataFormatError, match=r"1 of 9 listed images are absent under .*images "
                                               r"as \.png or \.jpg \(first: .*split\.shirt\.val"
                                               r"\.json: image 's1'\)"):
-        load_fashioniq(str(tiny_copy), "val")
+        load_fashioniq(str(fiq_copy), "val")
 
 
 def test_bad_split_and_category():
     with pytest.raises(DataFormatError, match="unknown FashionIQ split"):
-        load_fashioniq(str(TINY), "dev")
+        load_fashioniq(str(FASHIONIQ_TINY), "dev")
     with pytest.raises(DataFormatError, match=r"unknown FashionIQ categories \['shoes'\]"):
-        load_fashioniq(str(TINY), "val", categories=["shoes"])
+        load_fashioniq(str(FASHIONIQ_TINY), "val", categories=["shoes"])

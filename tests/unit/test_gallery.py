@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pyarrow as pa
 import pytest
-from PIL import Image
+from helpers.images import noise_png
 
 from vdgray import manifest, storage
 from vdgray.data.gallery import (
@@ -21,17 +19,11 @@ from vdgray.errors import DataFormatError
 from vdgray.models.encoders import image_processor
 
 
-def _png(seed: int) -> bytes:
-    arr = np.random.default_rng(seed).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def test_decoder_records_corrupt_and_null_images(any_uri):
     dec = Decoder(image_processor(64), 64, failures_uri=storage.join(any_uri, "_failures"))
     batch = {"image_id": np.array(["a", "bad", "b", "none"], dtype=object),
-             "image": np.array([_png(0), b"\x89PNG\r\n\x1a\nxx", _png(1), None], dtype=object)}
+             "image": np.array([noise_png(0), b"\x89PNG\r\n\x1a\nxx", noise_png(1), None],
+                               dtype=object)}
     out = dec(batch)
     assert list(out["image_id"]) == ["a", "b"]
     assert out["pixel_values"].shape == (2, 3, 64, 64) and out["pixel_values"].dtype == np.float32
@@ -52,15 +44,16 @@ def test_decoder_all_failed_batch_keeps_shape():
 def test_resolve_folder_parquet_and_world(tmp_path):
     folder = tmp_path / "imgs"
     (folder / "sub").mkdir(parents=True)
-    (folder / "a.png").write_bytes(_png(0))
-    (folder / "sub" / "b.png").write_bytes(_png(1))
+    (folder / "a.png").write_bytes(noise_png(0))
+    (folder / "sub" / "b.png").write_bytes(noise_png(1))
     (folder / "notes.txt").write_text("ignored")
     src = resolve_gallery(str(folder))
     assert src.kind == "folder" and gallery_rows(src) == 2
     assert sorted(read_gallery_table(str(folder)).column("image_id").to_pylist()) == ["a", "sub/b"]
 
     world = tmp_path / "world"
-    table = pa.table({"image_id": ["x", "y", "z"], "image": [_png(2), _png(3), _png(4)]})
+    table = pa.table({"image_id": ["x", "y", "z"],
+                      "image": [noise_png(2), noise_png(3), noise_png(4)]})
     storage.write_parquet(str(world / "gallery" / "part-00000.parquet"), table)
     storage.write_parquet(str(world / "gallery" / "stray.parquet"), table)  # not in the manifest
     manifest.write_manifest(str(world / "gallery"), stage="gallery", files=["part-00000.parquet"])

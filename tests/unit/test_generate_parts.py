@@ -3,12 +3,11 @@ filters, vLLM request rows and config mapping, and the stage config's validation
 
 from __future__ import annotations
 
-import io
 import json
 
 import pyarrow as pa
 import pytest
-from PIL import Image
+from helpers.images import solid_png
 
 from vdgray import storage
 from vdgray.config import load_config
@@ -214,15 +213,10 @@ def test_retriever_factory_spec_is_validated():
         DeltaFilter("g", retriever="vdgray.nothing_here:f", gallery_uri="/x")
 
 
-def _png(colour=(200, 0, 0)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), colour).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def test_vllm_request_is_the_shared_prompt_with_both_images_in_order():
     row = {"triplet_id": "t", "pair_id": "p", "reference_id": "r", "target_id": "g",
-           "reference_image": _png((200, 0, 0)), "target_image": _png((0, 0, 200)), "extra": 1}
+           "reference_image": solid_png((200, 0, 0), size=8),
+           "target_image": solid_png((0, 0, 200), size=8), "extra": 1}
     req = RequestBuilder(sampling_params(0.2, 50, 32, True), seed=3)(row)
     assert set(req) == {"triplet_id", "pair_id", "reference_id", "target_id", "prompt",
                         "multimodal_data", "sampling_params"}
@@ -239,7 +233,8 @@ def test_vllm_request_is_the_shared_prompt_with_both_images_in_order():
 def test_vllm_sampling_is_seeded_per_row_from_its_triplet_id():
     assert sampling_params(0.2, 50, 8, False) == {"max_tokens": 8, "temperature": 0.0}
     build = RequestBuilder(sampling_params(0.2, 50, 32, True), seed=3)
-    row = {"triplet_id": "a", "reference_image": _png(), "target_image": _png()}
+    row = {"triplet_id": "a", "reference_image": solid_png((200, 0, 0), size=8),
+           "target_image": solid_png((200, 0, 0), size=8)}
     one, again = build(row)["sampling_params"], build(dict(row))["sampling_params"]
     other = build({**row, "triplet_id": "b"})["sampling_params"]
     assert one == again and one["seed"] != other["seed"]

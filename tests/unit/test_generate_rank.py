@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from test_serve_retriever import tiny_cir_index
+from helpers.tiny_cir import tiny_cir_index
 
 from vdgray.stages.generate import GenerateConfig
 from vdgray.stages.generate_filters import DeltaFilter

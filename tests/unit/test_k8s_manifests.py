@@ -21,8 +21,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 CRD_DIR = ROOT / "tests" / "assets" / "kuberay"
 CRD_FILES = {

@@ -8,22 +8,16 @@ single-process one, and DDP's averaging over ranks brings it back exactly.
 from __future__ import annotations
 
 import os
-import socket
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from helpers.ports import free_port
 
 from vdgray.models.losses import gather, hn_nce
 
 WORLD = 2
 ROWS = 3
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank: int, port: int, q_all: torch.Tensor, t_all: torch.Tensor, out_dir: str):
@@ -49,7 +43,7 @@ def test_gathered_loss_and_gradients_match_the_single_process_batch(tmp_path):
     g = torch.Generator().manual_seed(0)
     q_all, t_all = torch.randn(WORLD * ROWS, 8, generator=g), torch.randn(WORLD * ROWS, 8,
                                                                           generator=g)
-    mp.spawn(_worker, args=(_port(), q_all, t_all, str(tmp_path)), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(free_port(), q_all, t_all, str(tmp_path)), nprocs=WORLD, join=True)
     q, t = q_all.clone().requires_grad_(True), t_all.clone().requires_grad_(True)
     full = hn_nce(q, t, temperature=0.5, beta=0.5)
     full.backward()

@@ -5,33 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from helpers.tiny_cir import tiny_cir_index
 
 from vdgray import storage
-from vdgray.bench.embed import synthetic_pngs
 from vdgray.errors import ConfigError, DataFormatError
-from vdgray.models.cir import build_cir
 from vdgray.retrieval.image_store import ImageStore
 from vdgray.retrieval.queries import Query, QueryError
 from vdgray.retrieval.retriever import Retriever
 from vdgray.stages.index import IndexConfig, write_index
 
 N = 12
-
-
-def tiny_cir_index(root, n: int, seed: int) -> dict:
-    """An untrained tiny CIR model, a folder gallery of `n` PNGs and their index under `root`
-    (model/, gallery/, index/); also used by test_generate_rank."""
-    model = build_cir("combiner", "tiny-clip").eval()
-    model.save(root / "model")
-    pngs = synthetic_pngs(n, seed=seed)
-    names = [f"img{i:02d}" for i in range(n)]
-    (root / "gallery").mkdir()
-    for name, png in zip(names, pngs, strict=True):
-        (root / "gallery" / f"{name}.png").write_bytes(png)
-    vectors = model.encode_targets(model.preprocess(pngs)).numpy()
-    write_index(str(root / "index"), names, vectors, model=str(root / "model"),
-                source={"gallery": str(root / "gallery")})
-    return {"root": root, "model": model, "names": names, "pngs": pngs, "vectors": vectors}
 
 
 @pytest.fixture(scope="module")

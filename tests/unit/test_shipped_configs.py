@@ -1,13 +1,12 @@
 """Every shipped YAML (job configs and demo presets) is a valid pipeline config, stage by stage."""
 
-from pathlib import Path
 
 import pytest
+from helpers.paths import ROOT
 
 from vdgray.config import load_config
 from vdgray.pipeline import PipelineConfig, stage_config
 
-ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "jobs" / "configs").glob("*.yaml")) + sorted(
     (ROOT / "vdgray" / "configs").glob("*.yaml"))
 

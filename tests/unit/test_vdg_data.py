@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from PIL import Image
+from helpers.images import solid_png
 
 from vdgray.models.vdg.build import tiny_vdg
 from vdgray.train.vdg_data import IGNORE, align_examples, collate, instruct_examples, lm_examples
@@ -16,16 +14,10 @@ def tiny():
     return tiny_vdg()
 
 
-def _png(colour) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 32), colour).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def test_instruct_masks_prompt_and_image_tokens(tiny):
     model, proc = tiny
     tok, n = proc.tokenizer, model.config.image_seq_length
-    images = {"a": _png((255, 0, 0)), "b": _png((0, 0, 255))}
+    images = {"a": solid_png((255, 0, 0)), "b": solid_png((0, 0, 255))}
     ex = instruct_examples(["a"], ["b"], ["make it blue"], images.__getitem__, tok, n, 256)
     ids, labels = ex.input_ids[0], ex.labels[0]
     response = tok(" make it blue", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
@@ -42,14 +34,14 @@ def test_instruct_rejects_max_length_cutting_images(tiny):
 
     model, proc = tiny
     with pytest.raises(DataFormatError, match="max_length"):
-        instruct_examples(["a"], ["b"], ["make it blue"], lambda n: _png((0, 0, 0)),
+        instruct_examples(["a"], ["b"], ["make it blue"], lambda n: solid_png((0, 0, 0)),
                           proc.tokenizer, model.config.image_seq_length, 20)
 
 
 def test_align_learns_caption_only(tiny):
     model, proc = tiny
     tok, n = proc.tokenizer, model.config.image_seq_length
-    ex = align_examples([_png((0, 255, 0))], ["a small green circle"], tok, n, 128)
+    ex = align_examples([solid_png((0, 255, 0))], ["a small green circle"], tok, n, 128)
     n_learned = sum(x != IGNORE for x in ex.labels[0])
     assert n_learned == len(tok(" a small green circle", add_special_tokens=False)["input_ids"]) + 1
     assert ex.input_ids[0].count(model.config.image_token_id) == n

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from helpers.assets import CIRR_TINY
 
 from vdgray import manifest, storage
 
-CIRR = str(Path(__file__).parents[1] / "assets" / "cirr_tiny")
+CIRR = str(CIRR_TINY)
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
+from helpers.assets import CIRR_TINY
 
 from vdgray.models.vdg.build import tiny_vdg
 from vdgray.models.vdg.stages import VdgForward
 from vdgray.train.vdg_data import Examples, collate, instruct_examples
 from vdgray.train.vdg_heldout import heldout_metrics, reference_twice, response_loss
 
-CIRR = Path(__file__).parents[1] / "assets" / "cirr_tiny"
+CIRR = CIRR_TINY
 DELTAS = ["make it red", "move the star to the top left", "use a black background"]
 
 

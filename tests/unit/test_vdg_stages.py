@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from helpers.images import solid_png
 from PIL import Image
 
 from vdgray.models.vdg.build import ADAPTER_DIR, load_trained, save_vdg, tiny_vdg
@@ -21,13 +22,6 @@ from vdgray.models.vdg.stages import (
 )
 from vdgray.train.vdg_data import collate, instruct_examples
 
-
-def _png(colour) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 32), colour).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 COLOURS = {"red": (220, 30, 30), "blue": (35, 80, 230), "green": (40, 170, 60),
            "yellow": (240, 220, 30)}
 
@@ -37,7 +31,7 @@ def _data(model, proc):
     refs = [names[i] for i in range(4)]
     tgts = [names[(i + 1) % 4] for i in range(4)]
     deltas = [f"make it {t}" for t in tgts]
-    ex = instruct_examples(refs, tgts, deltas, lambda n: _png(COLOURS[n]), proc.tokenizer,
+    ex = instruct_examples(refs, tgts, deltas, lambda n: solid_png(COLOURS[n]), proc.tokenizer,
                            model.config.image_seq_length, 256)
     px = proc.image_processor(images=[Image.open(io.BytesIO(b)) for b in ex.image_bytes],
                               return_tensors="pt")["pixel_values"]
@@ -133,8 +127,8 @@ def test_export_reloads_without_peft_and_generates_same_tokens(tmp_path):
     assert not any("lora" in k for k in plain.state_dict())
     unmerged, proc2 = load_trained(trained)
     assert hasattr(unmerged, "peft_config")
-    refs = [_png(COLOURS["red"]), _png(COLOURS["green"])]
-    tgts = [_png(COLOURS["blue"]), _png(COLOURS["yellow"])]
+    refs = [solid_png(COLOURS["red"]), solid_png(COLOURS["green"])]
+    tgts = [solid_png(COLOURS["blue"]), solid_png(COLOURS["yellow"])]
     a = generate_deltas(unmerged, proc2, refs, tgts, do_sample=False, max_new_tokens=8)
     b = generate_deltas(plain.eval(), proc2, refs, tgts, do_sample=False, max_new_tokens=8)
     assert a == b and any(a)

@@ -13,7 +13,7 @@ import sys
 
 import pyarrow as pa
 import pytest
-from killed_job import MAIN, committed, kill_after_first_commit
+from helpers.killed_job import MAIN, committed, kill_after_first_commit
 
 from vdgray import manifest, storage
 from vdgray.config import load_config

@@ -1,4 +1,4 @@
-"""Test-only helpers (no tests here): oracle pseudo triplets from a synthetic world's truth.
+"""Oracle pseudo triplets from a synthetic world's truth.
 
 Pseudo triplets normally come from the VDG (the generate stage). For tests and for an upper
 bound on what VDG triplets can give, these are made from the world's truth instead: pairs

@@ -1,5 +1,5 @@
-"""Test helpers for `kill -9` of a real generate job (imported by the integration and vllm
-tiers; pytest puts tests/ on sys.path)."""
+"""`kill -9` of a real generate job once it has committed a checkpoint (for the integration and
+vllm tiers' resume tests)."""
 
 from __future__ import annotations
 
