@@ -99,6 +99,12 @@ EMBEDDINGS_DIR = "embeddings"  # the gallery's embeddings when it is not a CIRR 
 EVAL_CACHE_DIR = "eval-cache"  # default cache, next to the output
 
 
+def eval_cache_uri(output: str, cache: str | None = None) -> str:
+    """The gallery-embedding cache that eval and index share: `cache` when set, else
+    `eval-cache/` beside the stage's output."""
+    return cache or storage.join(storage.parent(output), EVAL_CACHE_DIR)
+
+
 def gallery_cache_key(data_format: str, root: str, split: str | None, what: str,
                       images: int) -> dict:
     """What names one cached gallery embedding (with the model): eval and index share it."""

@@ -22,9 +22,9 @@ from vdgray import manifest, storage
 from vdgray.config import Uri, UseGpu, resolved
 from vdgray.gallery_embed import EncoderPoolFields
 from vdgray.layout import (
-    EVAL_CACHE_DIR,
     EVAL_STAGE,
     cirr_root_for,
+    eval_cache_uri,
     gallery_cache_key,
 )
 from vdgray.runtime import ensure_ray, resolve_use_gpu
@@ -67,9 +67,7 @@ class EvalConfig(EncoderPoolFields):
         return self
 
     def cache_uri(self) -> str:
-        if self.cache:
-            return self.cache
-        return storage.join(storage.parent(self.output), EVAL_CACHE_DIR)
+        return eval_cache_uri(self.output, self.cache)
 
 
 def _gallery(cfg: EvalConfig, table: pa.Table, what: str):

@@ -37,10 +37,10 @@ from vdgray.gallery_embed import (
 from vdgray.layout import (
     EMBEDDINGS_DIR,
     EMBEDDINGS_STAGE,
-    EVAL_CACHE_DIR,
     IDS_FILE,
     INDEX_FILE,
     INDEX_STAGE,
+    eval_cache_uri,
     gallery_cache_key,
     split_root,
 )
@@ -74,9 +74,7 @@ class IndexConfig(EncoderPoolFields):
         return self
 
     def cache_uri(self) -> str:
-        if self.cache:
-            return self.cache
-        return storage.join(storage.parent(self.output), EVAL_CACHE_DIR)
+        return eval_cache_uri(self.output, self.cache)
 
 
 def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
