@@ -95,6 +95,10 @@ INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.parquet"  # row position -> image_id
 EMBEDDINGS_DIR = "embeddings"  # the gallery's embeddings when it is not a CIRR split
 
+# --- the eval folder (vdgray eval -> vdgray compare-eval) ---------------------------------
+METRICS_FILE = "metrics.json"
+RANKINGS_FILE = "rankings.parquet"  # top 50 per query
+
 # --- the gallery-embedding cache (shared by vdgray eval and vdgray index) -----------------
 EVAL_CACHE_DIR = "eval-cache"  # default cache, next to the output
 

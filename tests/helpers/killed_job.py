@@ -10,7 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from vdgray.stages.generate import committed_checkpoints as committed
+from vdgray.stages.generate.stage import committed_checkpoints as committed
 
 # A job's own driver: its own local Ray, so a kill takes nothing of the test's.
 MAIN = textwrap.dedent("""
@@ -18,7 +18,7 @@ MAIN = textwrap.dedent("""
     import ray
     ray.init(address="local", num_cpus=2, include_dashboard=False,
              object_store_memory=300_000_000, log_to_driver=False)
-    from vdgray.stages.generate import command
+    from vdgray.stages.generate.stage import command
     command.main(sys.argv[1:], standalone_mode=True)
 """)
 

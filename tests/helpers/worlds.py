@@ -6,8 +6,8 @@ stage's own tests call it directly).
 
 from __future__ import annotations
 
-from vdgray.data.synthetic.stage import SynthConfig
-from vdgray.data.synthetic.stage import run as synth
+from vdgray.stages.synth import SynthConfig
+from vdgray.stages.synth import run as synth
 
 
 def synth_world(uri: str, **sizes) -> str:

@@ -10,7 +10,7 @@ from vdgray import manifest
 from vdgray.errors import ConfigError
 from vdgray.models.cir import load_cir
 from vdgray.runtime import RayConfig
-from vdgray.train.cir import TrainCirConfig, run
+from vdgray.stages.train_cir import TrainCirConfig, run
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from helpers.tiny_cir import save_tiny_cir
 
 from vdgray import manifest, storage
 from vdgray.data.cirr import load_cirr
-from vdgray.eval.cir import EvalConfig, run
+from vdgray.stages.eval_cir import EvalConfig, run
 
 pytestmark = pytest.mark.integration
 

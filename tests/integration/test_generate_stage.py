@@ -21,7 +21,7 @@ from helpers.paths import BIN
 from vdgray import manifest, storage
 from vdgray.config import load_config
 from vdgray.data.triplets import TRIPLETS_SCHEMA, triplet_id
-from vdgray.stages.generate import GenerateConfig, run
+from vdgray.stages.generate.stage import GenerateConfig, run
 
 pytestmark = pytest.mark.integration
 
@@ -234,7 +234,7 @@ def test_one_large_pairs_shard_commits_as_it_goes_and_the_resume_does_only_the_r
     them and the re-run generates only the pairs not yet committed, each exactly once."""
     from vdgray.bench.generate_scale import write_inputs
     from vdgray.models.vdg.build import save_vdg, tiny_vdg
-    from vdgray.stages.generate import data_files
+    from vdgray.stages.generate.stage import data_files
 
     n = 3000
     save_vdg(*tiny_vdg(seed=0), tmp_path / "model")

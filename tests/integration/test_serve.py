@@ -19,10 +19,10 @@ from PIL import Image
 
 from vdgray import storage
 from vdgray.data.cirr import load_cirr
-from vdgray.eval.cir import EvalConfig
-from vdgray.eval.cir import run as evaluate
 from vdgray.serve.cli import start, stop
 from vdgray.serve.config import ServeConfig
+from vdgray.stages.eval_cir import EvalConfig
+from vdgray.stages.eval_cir import run as evaluate
 from vdgray.stages.index import IndexConfig
 from vdgray.stages.index import run as build_index_stage
 
@@ -231,8 +231,8 @@ def test_new_index_rolls_out_without_dropping_requests(served, tmp_path):
 
 def test_demo_serve_check_reports_the_offline_ranks(served):
     """The demo's check (its own Serve on a free port) finds each target where eval did."""
-    from vdgray.serve.demo import ServeCheckConfig
-    from vdgray.serve.demo import run as serve_check
+    from vdgray.stages.serve_check import ServeCheckConfig
+    from vdgray.stages.serve_check import run as serve_check
 
     stop()  # the check starts and stops its own service
     cfg = served["cfg"]

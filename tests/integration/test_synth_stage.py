@@ -12,8 +12,8 @@ from vdgray.cli import main
 from vdgray.data.cirr import load_cirr
 from vdgray.data.synthetic.attributes import Scene, diff_scenes
 from vdgray.data.synthetic.language import change_key, parse_delta
-from vdgray.data.synthetic.stage import SynthConfig, run
 from vdgray.errors import StorageError
+from vdgray.stages.synth import SynthConfig, run
 
 pytestmark = pytest.mark.integration
 

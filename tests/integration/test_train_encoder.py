@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from vdgray import manifest, storage
 from vdgray.errors import ConfigError
-from vdgray.train.encoder import TrainEncoderConfig, run
+from vdgray.stages.train_encoder import TrainEncoderConfig, run
 
 pytestmark = pytest.mark.integration
 
@@ -84,8 +84,8 @@ def test_finished_model_is_not_retrained(ray_session, tmp_path):
 
 
 def test_rendered_pretraining_pairs_on_a_synth_world(ray_session, tmp_path):
-    from vdgray.data.synthetic.stage import SynthConfig
-    from vdgray.data.synthetic.stage import run as synth
+    from vdgray.stages.synth import SynthConfig
+    from vdgray.stages.synth import run as synth
 
     world = str(tmp_path / "world")
     synth(SynthConfig(output=world, n_gallery=32, n_train=4, n_val=4, n_test=4, progress=False))

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def tiny_world(ray_session, tmp_path_factory):
     """A tiny synthetic world and a tiny VDG assembled for it (tiny-clip + 1-layer Llama)."""
-    from vdgray.models.vdg.assemble import AssembleConfig
-    from vdgray.models.vdg.assemble import run as assemble
+    from vdgray.stages.vdg_assemble import AssembleConfig
+    from vdgray.stages.vdg_assemble import run as assemble
 
     root = tmp_path_factory.mktemp("vdg")
     world = synth_world(str(root / "world"), n_gallery=16, n_train=8, n_val=4, n_test=4)
@@ -26,7 +26,7 @@ def tiny_world(ray_session, tmp_path_factory):
 
 
 def _cfg(**kw):
-    from vdgray.train.vdg import TrainVdgConfig
+    from vdgray.stages.train_vdg import TrainVdgConfig
 
     base = dict(batch_size=4, epochs=4, lr=1e-2, max_failures=0, torch_threads=1)
     return TrainVdgConfig(**(base | kw))
@@ -39,7 +39,7 @@ def _weights(path):
 
 
 def test_lm_and_align_stages_learn(tiny_world):
-    from vdgray.train.vdg import run
+    from vdgray.stages.train_vdg import run
 
     root, world, m0 = tiny_world
     s = run(_cfg(stage="lm", model=m0, output=str(root / "m-lm"), world=world))
@@ -62,7 +62,7 @@ def test_lm_and_align_stages_learn(tiny_world):
 def test_instruct_resumes_after_interruption_and_learns(tiny_world):
     from vdgray.errors import VdgrayError
     from vdgray.models.vdg.build import ADAPTER_DIR
-    from vdgray.train.vdg import run
+    from vdgray.stages.train_vdg import run
 
     root, world, m0 = tiny_world
     out = str(root / "m-instruct")

@@ -3,7 +3,7 @@
 import pytest
 
 from vdgray.errors import ConfigError
-from vdgray.eval.claim import ClaimConfig, format_table, summarise, train_config
+from vdgray.stages.cir_claim import ClaimConfig, format_table, summarise, train_config
 
 BASE = {"world": "/w", "triplets": "/t", "gallery": "/g", "encoder": "tiny-clip", "output": "/o"}
 

@@ -6,9 +6,9 @@ import pytest
 from vdgray.config import load_config
 from vdgray.errors import ConfigError
 from vdgray.pipeline import PipelineConfig, stage_config
-from vdgray.train.cir import TrainCirConfig
-from vdgray.train.encoder import TrainEncoderConfig
-from vdgray.train.vdg import TrainVdgConfig
+from vdgray.stages.train_cir import TrainCirConfig
+from vdgray.stages.train_encoder import TrainEncoderConfig
+from vdgray.stages.train_vdg import TrainVdgConfig
 
 
 def pipeline(stage, **settings):

@@ -74,7 +74,7 @@ def test_target_side_reads_uris_and_decodes_bytes_dropping_bad_images(cir_dir, t
 
 
 def test_pool_fields_keep_the_keys_and_defaults_of_index_and_eval():
-    from vdgray.eval.cir import EvalConfig
+    from vdgray.stages.eval_cir import EvalConfig
     from vdgray.stages.index import IndexConfig
 
     shared = {"batch_size": 64, "concurrency": 1, "num_cpus_per_actor": 1.0}

@@ -14,11 +14,10 @@ from vdgray.config import load_config
 from vdgray.data.triplets import TRIPLETS_SCHEMA, triplet_id
 from vdgray.errors import ConfigError
 from vdgray.models.vdg.prompt import build_prompt
-from vdgray.stages.generate import GenerateConfig, data_files
-from vdgray.stages.generate_backends import batch_seed, generator_id
-from vdgray.stages.generate_committed import committed_files, committed_ids, drop_committed
-from vdgray.stages.generate_filters import DeltaFilter, degenerate_reason
-from vdgray.stages.generate_join import (
+from vdgray.stages.generate.backends import batch_seed, generator_id
+from vdgray.stages.generate.committed import committed_files, committed_ids, drop_committed
+from vdgray.stages.generate.filters import DeltaFilter, degenerate_reason
+from vdgray.stages.generate.join import (
     GalleryIndex,
     ImageJoiner,
     PairsUnit,
@@ -27,7 +26,8 @@ from vdgray.stages.generate_join import (
     read_pairs_unit,
     read_side_records,
 )
-from vdgray.stages.generate_vllm import (
+from vdgray.stages.generate.stage import GenerateConfig, data_files
+from vdgray.stages.generate.vllm import (
     RequestBuilder,
     check_servable,
     engine_plan,

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pytest
 from helpers.tiny_cir import tiny_cir_index
 
-from vdgray.stages.generate import GenerateConfig
-from vdgray.stages.generate_filters import DeltaFilter
-from vdgray.stages.generate_rank import CirRank
+from vdgray.stages.generate.filters import DeltaFilter
+from vdgray.stages.generate.rank import CirRank
+from vdgray.stages.generate.stage import GenerateConfig
 
 N = 10
 

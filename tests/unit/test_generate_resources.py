@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vdgray.errors import ConfigError
-from vdgray.stages.generate_resources import check_fit, cpu_plan
+from vdgray.stages.generate.resources import check_fit, cpu_plan
 
 
 def _plan(**kw):

@@ -174,8 +174,11 @@ def test_schemas():
 
 def test_the_modules_that_used_to_define_contracts_use_the_layouts():
     from vdgray.data import triplets
-    from vdgray.data.synthetic import gallery_writer, stage
-    from vdgray.stages import generate_committed, generate_join, mine
+    from vdgray.data.synthetic import gallery_writer
+    from vdgray.stages import mine
+    from vdgray.stages import synth as stage
+    from vdgray.stages.generate import committed as generate_committed
+    from vdgray.stages.generate import join as generate_join
 
     assert triplets.TRIPLETS_SCHEMA is layout.TRIPLETS_SCHEMA
     assert mine.PAIRS_SCHEMA is layout.PAIRS_SCHEMA

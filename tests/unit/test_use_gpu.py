@@ -8,11 +8,11 @@ from pydantic import Field
 
 from vdgray.config import StageConfig, UseGpu, load_config
 from vdgray.errors import ConfigError
-from vdgray.eval.cir import EvalConfig
 from vdgray.runtime import resolve_use_gpu
 from vdgray.serve.config import ServeConfig
 from vdgray.stages.embed import EmbedConfig
-from vdgray.stages.generate import GenerateConfig
+from vdgray.stages.eval_cir import EvalConfig
+from vdgray.stages.generate.stage import GenerateConfig
 from vdgray.stages.index import IndexConfig
 from vdgray.stages.mine import MineConfig
 from vdgray.train.ray_run import TrainRunConfig

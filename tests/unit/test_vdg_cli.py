@@ -31,7 +31,7 @@ def tiny_lm_dir(tmp_path):
 def test_assemble_then_export_cli(tiny_lm_dir, tmp_path):
     from transformers import LlavaForConditionalGeneration
 
-    from vdgray.models.vdg.cli import command
+    from vdgray.stages.vdg import command
 
     out, exp = str(tmp_path / "vdg"), str(tmp_path / "exported")
     r = CliRunner().invoke(command, ["assemble", "--vision", "tiny-clip", "--lm", tiny_lm_dir,
@@ -49,7 +49,7 @@ def test_assemble_then_export_cli(tiny_lm_dir, tmp_path):
 
 def test_assemble_refuses_to_overwrite(tiny_lm_dir, tmp_path):
     from vdgray.errors import StorageError
-    from vdgray.models.vdg.assemble import AssembleConfig, run
+    from vdgray.stages.vdg_assemble import AssembleConfig, run
 
     cfg = AssembleConfig(vision="tiny-clip", lm=tiny_lm_dir, output=str(tmp_path / "v"))
     run(cfg)
@@ -59,9 +59,9 @@ def test_assemble_refuses_to_overwrite(tiny_lm_dir, tmp_path):
 
 def test_configs_reject_conflicts():
     from vdgray.config import load_config
-    from vdgray.eval.vdg import EvalVdgConfig
-    from vdgray.models.vdg.assemble import AssembleConfig
-    from vdgray.train.vdg import TrainVdgConfig
+    from vdgray.stages.eval_vdg import EvalVdgConfig
+    from vdgray.stages.train_vdg import TrainVdgConfig
+    from vdgray.stages.vdg_assemble import AssembleConfig
 
     with pytest.raises(ConfigError, match="stage"):
         load_config(TrainVdgConfig, None, ["stage=pretrain", "model=/m", "output=/o", "world=/w"])
@@ -88,11 +88,11 @@ def test_configs_reject_conflicts():
 
 def test_assemble_and_export_over_any_uri(tiny_lm_dir, any_uri):
     from vdgray.models.checkpoint import local_model_dir
-    from vdgray.models.vdg.assemble import AssembleConfig
-    from vdgray.models.vdg.assemble import run as assemble
     from vdgray.models.vdg.build import load_vdg
-    from vdgray.models.vdg.export import ExportConfig
-    from vdgray.models.vdg.export import run as export
+    from vdgray.stages.vdg_assemble import AssembleConfig
+    from vdgray.stages.vdg_assemble import run as assemble
+    from vdgray.stages.vdg_export import ExportConfig
+    from vdgray.stages.vdg_export import run as export
 
     assemble(AssembleConfig(vision="tiny-clip", lm=tiny_lm_dir, output=f"{any_uri}/vdg"))
     export(ExportConfig(model=f"{any_uri}/vdg", output=f"{any_uri}/exported"))

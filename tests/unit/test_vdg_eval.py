@@ -22,7 +22,7 @@ def tiny_model_dir(tmp_path_factory):
 def test_eval_writes_results_predictions_chart(tiny_model_dir, tmp_path):
     from vdgray.data.cirr import load_cirr
     from vdgray.eval.text_metrics import corpus_bleu, mean_rouge_l
-    from vdgray.eval.vdg import EvalVdgConfig, format_table, run
+    from vdgray.stages.eval_vdg import EvalVdgConfig, format_table, run
 
     out = str(tmp_path / "eval")
     res = run(EvalVdgConfig(model=tiny_model_dir, cirr=CIRR, output=out, max_new_tokens=6,
@@ -51,8 +51,8 @@ def test_eval_writes_results_predictions_chart(tiny_model_dir, tmp_path):
 
 def test_controls_put_the_right_images_in_each_slot(tiny_model_dir, tmp_path, monkeypatch):
     from vdgray.data.cirr import load_cirr
-    from vdgray.eval import vdg
     from vdgray.models.vdg import generate
+    from vdgray.stages import eval_vdg as vdg
 
     seen: list[tuple[bytes, bytes]] = []
 
@@ -77,7 +77,7 @@ def test_controls_put_the_right_images_in_each_slot(tiny_model_dir, tmp_path, mo
 
 
 def test_controls_can_be_turned_off(tiny_model_dir, tmp_path):
-    from vdgray.eval.vdg import EvalVdgConfig, format_table, run
+    from vdgray.stages.eval_vdg import EvalVdgConfig, format_table, run
 
     res = run(EvalVdgConfig(model=tiny_model_dir, cirr=CIRR, output=str(tmp_path / "e"),
                             max_new_tokens=2, do_sample=False, limit=2, controls=False))
@@ -102,7 +102,7 @@ def test_image_gain_is_the_true_score_minus_the_best_control():
 
 
 def test_greedy_eval_is_deterministic(tiny_model_dir, tmp_path):
-    from vdgray.eval.vdg import EvalVdgConfig, run
+    from vdgray.stages.eval_vdg import EvalVdgConfig, run
 
     a = run(EvalVdgConfig(model=tiny_model_dir, cirr=CIRR, output=str(tmp_path / "a"),
                           max_new_tokens=4, do_sample=False, limit=2))

@@ -72,7 +72,7 @@ def test_image_gain_is_zero_when_the_images_cannot_matter(tiny):
 def test_instruct_without_the_held_out_split_is_a_config_error(tmp_path):
     from vdgray.errors import ConfigError
     from vdgray.models.vdg.build import save_vdg
-    from vdgray.train.vdg import TrainVdgConfig, run
+    from vdgray.stages.train_vdg import TrainVdgConfig, run
 
     cirr = tmp_path / "cirr"
     shutil.copytree(CIRR, cirr)

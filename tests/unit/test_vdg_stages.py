@@ -107,7 +107,7 @@ def test_trainable_state_round_trip():
 def test_export_reloads_without_peft_and_generates_same_tokens(tmp_path):
     from transformers import LlavaForConditionalGeneration
 
-    from vdgray.models.vdg.export import ExportConfig, run
+    from vdgray.stages.vdg_export import ExportConfig, run
 
     model, proc = tiny_vdg()
     _train(model, proc, "align", steps=5)

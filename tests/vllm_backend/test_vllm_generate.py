@@ -17,7 +17,7 @@ from helpers.killed_job import MAIN, committed, kill_after_first_commit
 
 from vdgray import manifest, storage
 from vdgray.config import load_config
-from vdgray.stages.generate import GenerateConfig, data_files, run
+from vdgray.stages.generate.stage import GenerateConfig, data_files, run
 
 # (this folder is not named `vllm`: pytest puts tests/ on sys.path, where a folder of that
 # name would import as an empty namespace package wherever vLLM is not installed)
@@ -41,11 +41,11 @@ def world_vdg(ray_session, tmp_path_factory):
     for a test's budget here says nearly the same words for every pair, and the world's
     assembled, untrained VDG stops at once: both would make parity trivial.)"""
     from vdgray.data.gallery import resolve_gallery
-    from vdgray.data.synthetic.stage import SynthConfig
-    from vdgray.data.synthetic.stage import run as synth
     from vdgray.models.checkpoint import upload_dir
     from vdgray.models.vdg.build import save_vdg, tiny_vdg
     from vdgray.stages.mine import PAIRS_SCHEMA, pair_ids
+    from vdgray.stages.synth import SynthConfig
+    from vdgray.stages.synth import run as synth
 
     root = tmp_path_factory.mktemp("vllm")
     world = str(root / "world")

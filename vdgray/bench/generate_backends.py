@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from vdgray.bench.generate_scale import run_fresh, write_inputs
-from vdgray.stages.generate import committed_checkpoints
+from vdgray.stages.generate.stage import committed_checkpoints
 
 
 class FirstCommit:

@@ -26,7 +26,7 @@ from vdgray.layout import TRIPLET_ID
 
 
 def _ids(output: str) -> list[str]:
-    from vdgray.stages.generate import data_files
+    from vdgray.stages.generate.stage import data_files
 
     return [i for f in data_files(output)
             for i in storage.read_parquet(storage.join(output, f),

@@ -116,7 +116,7 @@ def run_fresh(sets: dict, *watchers) -> tuple[dict, float, RssSampler]:
     import ray
 
     from vdgray.config import load_config
-    from vdgray.stages.generate import GenerateConfig, run
+    from vdgray.stages.generate.stage import GenerateConfig, run
 
     cfg = load_config(GenerateConfig, None, [f"{k}={v}" for k, v in sets.items()])
     if ray.is_initialized():

@@ -115,11 +115,11 @@ def _noop_rows(rows: list[dict], port: int, bodies_file: str, levels: list[int],
 
 def _setup(tmp: str, world: str | None, model: str | None, encoder: str, n_val: int,
            gallery_size: int, threads: int) -> tuple[str, str, str, dict]:
-    from vdgray.data.synthetic.stage import SynthConfig
-    from vdgray.data.synthetic.stage import run as synth
     from vdgray.models.cir import build_cir
     from vdgray.stages.index import IndexConfig
     from vdgray.stages.index import run as index_run
+    from vdgray.stages.synth import SynthConfig
+    from vdgray.stages.synth import run as synth
 
     if world is None:
         world = os.path.join(tmp, "world")

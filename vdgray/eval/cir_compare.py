@@ -12,13 +12,13 @@ import click
 
 from vdgray import storage
 from vdgray.errors import ConfigError, DataFormatError
-from vdgray.eval.cir import METRICS
+from vdgray.layout import METRICS_FILE
 
 
 def _flat(doc: dict, uri: str) -> dict[str, float]:
     m = doc.get("metrics")
     if not m:
-        raise DataFormatError(f"{uri}/{METRICS}: no metrics (a test split without targets?)")
+        raise DataFormatError(f"{uri}/{METRICS_FILE}: no metrics (a test split without targets?)")
     return m.get("average", m)
 
 
@@ -30,7 +30,7 @@ def compare(eval_uris: list[str], labels: list[str] | None = None,
     labels = list(labels or [u.rstrip("/").rsplit("/", 1)[-1] for u in eval_uris])
     if len(labels) != len(eval_uris):
         raise ConfigError(f"compare: {len(labels)} labels for {len(eval_uris)} eval outputs")
-    rows = [_flat(storage.read_json(storage.join(u, METRICS)), u) for u in eval_uris]
+    rows = [_flat(storage.read_json(storage.join(u, METRICS_FILE)), u) for u in eval_uris]
     keys = [k for k in rows[0] if all(k in r for r in rows[1:])]
     table = {label: {k: r[k] for k in keys} for label, r in zip(labels, rows, strict=True)}
     click.echo(format_table(labels, keys, table))

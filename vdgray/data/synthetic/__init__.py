@@ -1,6 +1,6 @@
 """The synthetic CIR world: procedural scenes whose captions and deltas are known exactly.
 
-`vdgray synth` (stage.py) writes it; the pieces others build on are re-exported here.
+`vdgray synth` (vdgray.stages.synth) writes it; the pieces others build on are re-exported here.
 """
 
 from vdgray.data.synthetic.attributes import Scene, SceneObject, diff_scenes, perturb, sample_scene

@@ -12,12 +12,13 @@
   and reads the background at 1.00 after one epoch. A real run starts from a pre-trained LLM
   and skips `lm` as well.
 
-One `TorchTrainer` runs `vdg_loop.train_loop` with DDP over `num_workers`; checkpoints go to
-`RunConfig(storage_path)` (local or s3://), `FailureConfig(max_failures)` restarts from the
-latest one, and a re-run with the same `name` resumes from it. The final model goes to
+One `TorchTrainer` runs `train.vdg_loop.train_loop` with DDP over `num_workers`; checkpoints
+go to `RunConfig(storage_path)` (local or s3://), `FailureConfig(max_failures)` restarts from
+the latest one, and a re-run with the same `name` resumes from it. The final model goes to
 `output` as a HF LLaVA dir (+ `adapter/` for instruct) with a "vdg-model" manifest. Each
 epoch line carries a check that the loss alone cannot give: align's reading probe
-(`vdg_probe`) and instruct's held-out loss with the target shown and hidden (`vdg_heldout`).
+(`train.vdg_probe`) and instruct's held-out loss with the target shown and hidden
+(`train.vdg_heldout`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Two pieces of `vdgray generate`'s Ray Data pipeline:
 
 - `PairsDatasource` reads the `pairs` contract (one read task per Parquet row group) and adds
   the deterministic `triplet_id` in the read task itself, where a resumed run also drops the
-  ids a killed run committed (`generate_committed`): so the id exists before anything else
+  ids a killed run committed (`committed`): so the id exists before anything else
   sees the row, and it reaches the sink unchanged, as Ray Data's checkpointing needs.
 - `ImageJoiner` is a keyed lookup instead of a join: each actor indexes the
   gallery's `image_id` column (ids only, no image bytes) once, then fetches the row groups a
@@ -26,7 +26,7 @@ from vdgray import storage
 from vdgray.data.triplets import triplet_id
 from vdgray.errors import DataFormatError, StorageError
 from vdgray.layout import PAIR_COLUMNS
-from vdgray.stages.generate_committed import ID_COLUMN, drop_committed
+from vdgray.stages.generate.committed import ID_COLUMN, drop_committed
 
 FAILURE_SCHEMA = pa.schema([("pair_id", pa.string()), ("reference_id", pa.string()),
                             ("target_id", pa.string()), ("reason", pa.string())])

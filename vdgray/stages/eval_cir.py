@@ -4,9 +4,9 @@ CIRR val: whole-split gallery with the reference removed, R@1/5/10/50 and Rsubse
 CIRR test1: no public targets, so both test-server submission files are written (a
 synthetic world's test1 is also scored, from its truth/queries.parquet). FashionIQ val: each
 category's gallery, R@10/R@50 per category and their average. The gallery is embedded once
-with Ray Data and cached in storage (`cir_embed`); outputs are metrics.json, rankings.parquet
-(top 50 per query keyed by pairid, or by category + query index) and a manifest (stage
-"eval") written last.
+with Ray Data and cached in storage (`eval.cir_embed`); outputs are metrics.json,
+rankings.parquet (top 50 per query keyed by pairid, or by category + query index) and a
+manifest (stage "eval") written last.
 """
 
 from __future__ import annotations
@@ -23,15 +23,14 @@ from vdgray.config import Uri, UseGpu, resolved
 from vdgray.gallery_embed import EncoderPoolFields
 from vdgray.layout import (
     EVAL_STAGE,
+    METRICS_FILE,
+    RANKINGS_FILE,
     cirr_root_for,
     eval_cache_uri,
     gallery_cache_key,
 )
 from vdgray.runtime import ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
-
-METRICS = "metrics.json"
-RANKINGS = "rankings.parquet"
 
 
 class EvalData(BaseModel):
@@ -150,15 +149,16 @@ def run(cfg: EvalConfig) -> dict:
         model.to("cuda")
     fn = _eval_fashioniq if cfg.data.format == "fashioniq" else _eval_cirr
     metrics, table, extra = fn(cfg, model)
-    storage.write_parquet(storage.join(cfg.output, RANKINGS), table)
+    storage.write_parquet(storage.join(cfg.output, RANKINGS_FILE), table)
     doc = {"model": cfg.model, "format": cfg.data.format, "root": cfg.data.root,
            "split": cfg.data.split, "metrics": metrics, **extra}
-    storage.write_json(storage.join(cfg.output, METRICS), doc)
+    storage.write_json(storage.join(cfg.output, METRICS_FILE), doc)
     wall = time.time() - t0
     manifest.write_manifest(
         cfg.output, stage=EVAL_STAGE, config=resolved(cfg),
         inputs={"model": cfg.model, "data": cfg.data.root},
-        counts={"queries": table.num_rows}, files=[RANKINGS, METRICS] + extra.get("submissions", []),
+        counts={"queries": table.num_rows},
+        files=[RANKINGS_FILE, METRICS_FILE] + extra.get("submissions", []),
         wall_time_s=wall, extra={"metrics": metrics},
     )
     click.echo(f"eval: {cfg.data.format} {cfg.data.split} ({table.num_rows} queries) "

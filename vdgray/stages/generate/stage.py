@@ -8,11 +8,11 @@ pool, or vLLM through Ray Data LLM) -> `DeltaFilter` -> Parquet shards under `ou
 Exactly once: Ray Data's job-level checkpointing (`DataContext.checkpoint_config`, id column
 `triplet_id`, stored under `output/_checkpoint/`). Its Parquet sink commits in two phases (a
 pending id file, the data file, then the commit); a re-run drops the data files of
-uncommitted writes, and its pairs read skips the committed ids (`generate_committed` says why
+uncommitted writes, and its pairs read skips the committed ids (`committed` says why
 that skip is ours and not Ray's filter operator), so a job killed at any point and re-run with
 the same output writes every triplet exactly once. Pairs with a missing image and filtered
 rows are side records (`_failures/`, `_filtered/`), counted in the manifest, which is written
-last; then the checkpoint is removed. `generate_resources` checks a local Ray can schedule the
+last; then the checkpoint is removed. `resources` checks a local Ray can schedule the
 whole plan, since a plan whose actors take every CPU waits forever instead of failing.
 """
 
@@ -198,15 +198,15 @@ def data_files(output: str) -> list[str]:
 
 def committed_checkpoints(output: str) -> int:
     """Committed checkpoint files under `output`: each is a shard a killed run keeps."""
-    from vdgray.stages.generate_committed import committed_files
+    from vdgray.stages.generate.committed import committed_files
 
     return len(committed_files(storage.join(output, CHECKPOINT_DIR)))
 
 
 def _removed_counts(cfg: GenerateConfig, files: list[str]) -> dict[str, int]:
     """Distinct removed triplet ids per reason, minus ids a resumed run kept after all."""
-    from vdgray.stages.generate_filters import REASONS
-    from vdgray.stages.generate_join import read_side_records
+    from vdgray.stages.generate.filters import REASONS
+    from vdgray.stages.generate.join import read_side_records
 
     removed = {r[TRIPLET_ID]: r["reason"]
                for r in read_side_records(storage.join(cfg.output, FILTERED_DIR), TRIPLET_ID)}
@@ -228,7 +228,7 @@ def _check_cpus(cfg: GenerateConfig) -> None:
     Only for a local cluster: a cluster joined by address may autoscale past its current size.
     """
     from vdgray.plan_fit import fixed_cluster, require
-    from vdgray.stages.generate_resources import check_fit, cpu_plan
+    from vdgray.stages.generate.resources import check_fit, cpu_plan
 
     cluster = fixed_cluster(cfg.ray)
     if cluster is None:
@@ -259,9 +259,9 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: l
                     committed):
     from ray.data import ActorPoolStrategy
 
-    from vdgray.stages.generate_backends import TransformersGenerator
-    from vdgray.stages.generate_filters import DeltaFilter
-    from vdgray.stages.generate_join import ImageJoiner, read_pairs
+    from vdgray.stages.generate.backends import TransformersGenerator
+    from vdgray.stages.generate.filters import DeltaFilter
+    from vdgray.stages.generate.join import ImageJoiner, read_pairs
 
     retries = {"max_restarts": cfg.max_restarts, "max_task_retries": cfg.max_task_retries}
     ds = read_pairs(units, generator, cfg.block_rows, num_cpus=cfg.join_num_cpus,
@@ -299,7 +299,7 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: l
 def _vllm_stage(cfg: GenerateConfig, ds):
     """The Ray Data LLM processor: vLLM engines on GPUs, or on CPU bundles without them."""
     from vdgray.models.checkpoint import local_model_dir
-    from vdgray.stages.generate_vllm import (
+    from vdgray.stages.generate.vllm import (
         RequestBuilder,
         build_vllm_processor,
         engine_plan,
@@ -326,7 +326,7 @@ def _check_vllm(cfg: GenerateConfig) -> None:
     import importlib.util
 
     from vdgray.models.checkpoint import local_model_dir
-    from vdgray.stages.generate_vllm import check_servable
+    from vdgray.stages.generate.vllm import check_servable
 
     if importlib.util.find_spec("vllm") is None:
         raise ConfigError("backend: vllm is not installed here (on CPUs: bash scripts/setup.sh "
@@ -339,9 +339,9 @@ def run(cfg: GenerateConfig) -> dict:
     """Generate pseudo triplets from `cfg.pairs` into `cfg.output`; returns a summary."""
     import ray.data
 
-    from vdgray.stages.generate_backends import generator_id, read_model_manifest
-    from vdgray.stages.generate_committed import checkpoint_config, committed_ids
-    from vdgray.stages.generate_join import plan_units, read_side_records
+    from vdgray.stages.generate.backends import generator_id, read_model_manifest
+    from vdgray.stages.generate.committed import checkpoint_config, committed_ids
+    from vdgray.stages.generate.join import plan_units, read_side_records
 
     t0 = time.perf_counter()
     model_doc = read_model_manifest(cfg.model)
@@ -427,7 +427,7 @@ def command(config_path, overrides, pairs, gallery, model, output):
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
-if __name__ == "__main__":  # `python -m vdgray.stages.generate` (job scripts, kill tests)
+if __name__ == "__main__":  # `python -m vdgray.stages.generate.stage` (job scripts, kill tests)
     import sys
 
     try:

@@ -3,7 +3,7 @@
 The paper's semi-supervised recipe: every step draws a human batch B and a pseudo batch B'
 (`pseudo_ratio` pseudo rows per human row) and minimises L_c(B) + L_c(B ⊕ B') with HN-NCE
 (plus TDM for BLIP); `pseudo: none` trains the supervised baseline with the same code.
-`TorchTrainer` runs the loop (`cir_loop.train_loop`) with DDP over `num_workers`, checkpoints
+`TorchTrainer` runs the loop (`train.cir_loop.train_loop`) with DDP over `num_workers`, checkpoints
 every epoch to `storage_path` (local or s3://), recovers from worker failures
 (`max_failures`) and, rerun with the same `name`, resumes from the latest checkpoint. The
 final CIR model dir goes to `output` with a "cir-model" manifest (written last).

@@ -5,7 +5,8 @@ human text (corpus BLEU-4, mean ROUGE-L). On a synthetic world (`truth/` present
 parses every generated delta against the reference scene and reports the fraction whose
 changes equal the true changes exactly (overall and for 1 vs 2 true changes) and per-attribute
 precision/recall. With `controls` (the default) it scores the same queries again with the
-images replaced (`vdg_controls`), which shows whether the deltas depend on the images at all.
+images replaced (`eval.vdg_controls`), which shows whether the deltas depend on the images at
+all.
 Writes results.json, predictions.parquet, a bar chart and a "vdg-eval" manifest; prints a
 table.
 """

@@ -5,7 +5,7 @@ need CPUs left over. When the actors take every CPU, the read task is never sche
 job waits forever without an error. `run` calls `check_fit` first (`vdgray.plan_fit`'s check,
 with this pipeline's parts), so a plan that cannot be scheduled fails at once with the keys to
 change. A resumed run has the same plan as a first run: the committed ids are skipped in the
-read, not by Ray Data's checkpoint filter actor (see `generate_committed`).
+read, not by Ray Data's checkpoint filter actor (see `committed`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ rank function is given, triplets whose target the retriever does not rank in its
 stage can count what each filter removed; the kept rows leave in the triplets contract.
 
 The retriever is either a trained CIR model + its `vdgray index` output
-(`filters.retriever_model` / `retriever_index`, see `generate_rank.CirRank`) or a plug-in:
+(`filters.retriever_model` / `retriever_index`, see `rank.CirRank`) or a plug-in:
 `filters.retriever: "package.module:factory"`, where `factory(gallery_uri)` returns
 `rank(reference_images, texts, target_ids) -> ranks` (0 = the target is the retriever's first
 answer over the gallery).
@@ -25,7 +25,7 @@ import pyarrow as pa
 from vdgray.data.triplets import PSEUDO
 from vdgray.errors import ConfigError
 from vdgray.layout import TRIPLET_ID, TRIPLETS_SCHEMA
-from vdgray.stages.generate_join import write_side_records
+from vdgray.stages.generate.join import write_side_records
 
 RankFn = Callable[[Sequence[bytes], Sequence[str], Sequence[str]], Sequence[int]]
 REMOVAL_SCHEMA = pa.schema([(TRIPLET_ID, pa.string()), ("reason", pa.string())])
@@ -79,7 +79,7 @@ class DeltaFilter:
         if rank_fn is None and retriever is not None:
             rank_fn = load_rank_fn(retriever, gallery_uri)
         if rank_fn is None and retriever_model is not None:
-            from vdgray.stages.generate_rank import CirRank
+            from vdgray.stages.generate.rank import CirRank
 
             rank_fn = CirRank(retriever_model, retriever_index, top_k)
         self.rank_fn = rank_fn

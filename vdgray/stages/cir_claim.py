@@ -58,7 +58,7 @@ class ClaimConfig(StageConfig):
 
 def train_config(cfg: ClaimConfig, variant: str, seed: int):
     """The `TrainCirConfig` of one run; bad `train` values name `train.<key>`."""
-    from vdgray.train.cir import TrainCirConfig
+    from vdgray.stages.train_cir import TrainCirConfig
 
     data = {**cfg.train, "human": {"format": "world", "root": cfg.world},
             "pseudo": cfg.triplets if variant == "semi-supervised" else "none",
@@ -75,7 +75,7 @@ def train_config(cfg: ClaimConfig, variant: str, seed: int):
 
 
 def eval_config(cfg: ClaimConfig, variant: str, seed: int):
-    from vdgray.eval.cir import EvalConfig
+    from vdgray.stages.eval_cir import EvalConfig
 
     run = cfg.run_uri(variant, seed)
     return EvalConfig(model=storage.join(run, "model"),
@@ -120,9 +120,9 @@ def format_table(summary: dict) -> str:
 
 def run(cfg: ClaimConfig) -> dict:
     """Train + evaluate both variants for every seed; write claim.json/png and the manifest."""
-    from vdgray.eval.cir import run as evaluate
     from vdgray.eval.plots import bar_chart_png
-    from vdgray.train.cir import run as train
+    from vdgray.stages.eval_cir import run as evaluate
+    from vdgray.stages.train_cir import run as train
 
     t0 = time.time()
     if manifest.is_complete(cfg.output, CLAIM_STAGE):

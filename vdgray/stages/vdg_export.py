@@ -11,12 +11,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import click
 from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import StorageError
 from vdgray.layout import VDG_MODEL_STAGE
+from vdgray.stage_options import build_config, config_options
 
 
 class ExportConfig(StageConfig):
@@ -74,3 +76,14 @@ def run(cfg: ExportConfig) -> dict:
                                  "merged_lora": had_adapter},
     )
     return {"output": cfg.output, "merged_lora": had_adapter, "wall_time_s": wall}
+
+
+@click.command("export")
+@config_options
+@click.option("--model", "-m", default=None, help="Trained VDG dir/URI.")
+@click.option("--output", "-o", default=None, help="Output plain LLaVA dir/URI.")
+def command(config_path, overrides, model, output):
+    """Merge LoRA into the LM and write a plain HF LLaVA dir (loads without peft; vLLM-ready)."""
+    cfg = build_config(ExportConfig, config_path, overrides, model=model, output=output)
+    s = run(cfg)
+    click.echo(f"vdg export: {'merged LoRA, ' if s['merged_lora'] else ''}-> {s['output']}")

@@ -13,12 +13,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import click
 from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import StorageError
 from vdgray.layout import VDG_MODEL_STAGE
+from vdgray.stage_options import build_config, config_options
 
 
 class AssembleConfig(StageConfig):
@@ -103,3 +105,18 @@ def run(cfg: AssembleConfig) -> dict:
     )
     return {"output": cfg.output, "parameters": n_params, "vocab": len(proc.tokenizer),
             "image_tokens": int(model.config.image_seq_length), "wall_time_s": wall}
+
+
+@click.command("assemble")
+@config_options
+@click.option("--vision", default=None, help="Vision tower: encoder name or CLIP dir/URI.")
+@click.option("--lm", default=None, help="Causal LM dir/URI (omit for a fresh world Llama).")
+@click.option("--world", default=None, help="World URI (fresh LM tokenizer).")
+@click.option("--output", "-o", default=None, help="Output VDG dir/URI.")
+def command(config_path, overrides, vision, lm, world, output):
+    """Assemble a LLaVA VDG from a CLIP vision tower and a causal LM (fresh projector)."""
+    cfg = build_config(AssembleConfig, config_path, overrides, vision=vision, lm=lm,
+                       world=world, output=output)
+    s = run(cfg)
+    click.echo(f"vdg assemble: {s['parameters']:,} parameters, vocab {s['vocab']}, "
+               f"{s['image_tokens']} tokens per image -> {s['output']}")
