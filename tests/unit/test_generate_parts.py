@@ -14,7 +14,6 @@ from vdgray.config import load_config
 from vdgray.data.triplets import TRIPLETS_SCHEMA, triplet_id
 from vdgray.errors import ConfigError
 from vdgray.models.vdg.prompt import build_prompt
-from vdgray.stages.generate.backends import batch_seed, generator_id
 from vdgray.stages.generate.committed import committed_files, committed_ids, drop_committed
 from vdgray.stages.generate.filters import DeltaFilter, degenerate_reason
 from vdgray.stages.generate.join import (
@@ -27,7 +26,8 @@ from vdgray.stages.generate.join import (
     read_side_records,
 )
 from vdgray.stages.generate.stage import GenerateConfig, data_files
-from vdgray.stages.generate.vllm import (
+from vdgray.stages.generate.transformers_backend import batch_seed, generator_id
+from vdgray.stages.generate.vllm_backend import (
     RequestBuilder,
     check_servable,
     engine_plan,

@@ -103,7 +103,7 @@ def command(n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads,
         return
     out = out or "bench-results/generate.json"
     from vdgray.bench.embed import synthetic_pngs
-    from vdgray.stages.generate.backends import TransformersGenerator
+    from vdgray.stages.generate.transformers_backend import TransformersGenerator
 
     images = synthetic_pngs(n + 1, size=32)
     refs, tgts = images[:n], images[1:n + 1]

@@ -259,9 +259,9 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: l
                     committed):
     from ray.data import ActorPoolStrategy
 
-    from vdgray.stages.generate.backends import TransformersGenerator
     from vdgray.stages.generate.filters import DeltaFilter
     from vdgray.stages.generate.join import ImageJoiner, read_pairs
+    from vdgray.stages.generate.transformers_backend import TransformersGenerator
 
     retries = {"max_restarts": cfg.max_restarts, "max_task_retries": cfg.max_task_retries}
     ds = read_pairs(units, generator, cfg.block_rows, num_cpus=cfg.join_num_cpus,
@@ -299,7 +299,7 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: l
 def _vllm_stage(cfg: GenerateConfig, ds):
     """The Ray Data LLM processor: vLLM engines on GPUs, or on CPU bundles without them."""
     from vdgray.models.checkpoint import local_model_dir
-    from vdgray.stages.generate.vllm import (
+    from vdgray.stages.generate.vllm_backend import (
         RequestBuilder,
         build_vllm_processor,
         engine_plan,
@@ -326,7 +326,7 @@ def _check_vllm(cfg: GenerateConfig) -> None:
     import importlib.util
 
     from vdgray.models.checkpoint import local_model_dir
-    from vdgray.stages.generate.vllm import check_servable
+    from vdgray.stages.generate.vllm_backend import check_servable
 
     if importlib.util.find_spec("vllm") is None:
         raise ConfigError("backend: vllm is not installed here (on CPUs: bash scripts/setup.sh "
@@ -339,9 +339,9 @@ def run(cfg: GenerateConfig) -> dict:
     """Generate pseudo triplets from `cfg.pairs` into `cfg.output`; returns a summary."""
     import ray.data
 
-    from vdgray.stages.generate.backends import generator_id, read_model_manifest
     from vdgray.stages.generate.committed import checkpoint_config, committed_ids
     from vdgray.stages.generate.join import plan_units, read_side_records
+    from vdgray.stages.generate.transformers_backend import generator_id, read_model_manifest
 
     t0 = time.perf_counter()
     model_doc = read_model_manifest(cfg.model)

@@ -27,7 +27,7 @@ from pathlib import Path
 from vdgray.errors import ConfigError
 from vdgray.layout import PAIR_COLUMNS, TRIPLET_ID
 from vdgray.models.vdg.prompt import build_prompt
-from vdgray.stages.generate.backends import batch_seed
+from vdgray.stages.generate.transformers_backend import batch_seed
 
 PASS_COLUMNS = (TRIPLET_ID, *PAIR_COLUMNS)
 # vLLM 0.29's CPU attention backend (cpu_attn): the head sizes it has kernels for
