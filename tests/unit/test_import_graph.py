@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from helpers.paths import ROOT as REPO
 
-ROOT = Path(__file__).resolve().parents[2] / "vdgray"
+ROOT = REPO / "vdgray"
 
 
 @dataclass

@@ -4,14 +4,13 @@ writers name them through the module, and the path helpers give the paths stages
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from helpers.paths import ROOT
 
 from vdgray import layout, manifest, storage
 
-ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 
 

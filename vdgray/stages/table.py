@@ -2,7 +2,7 @@
 
 `vdgray.cli.COMMANDS`, `vdgray.pipeline.STAGES`, the job groups that `vdgray.jobs` runs and
 `vdgray submit` offers, and the scripts under `jobs/` are all built from these rows, so a
-stage is added (or renamed) in one place. `tests/unit/test_stage_table.py` checks the table
+stage is added (or renamed) in one place. `tests/unit/stages/test_stage_table.py` checks the table
 against the README and against `jobs/`; `python -m vdgray.stages.table --write-jobs` rewrites
 the job scripts from it.
 """

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers.paths import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,9 +136,8 @@ def test_single_object_deltas_parse_without_a_scene():
 def test_text_oracle_pretraining_texts_say_their_changes():
     """The oracle experiment's pretraining deltas parse back to the change between its captions."""
     import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "experiments" / "vdg_text_oracle.py"
+    path = ROOT / "experiments" / "vdg_text_oracle.py"
     spec = importlib.util.spec_from_file_location("vdg_text_oracle", path)
     oracle = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(oracle)

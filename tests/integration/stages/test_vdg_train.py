@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.paths import ROOT
 from helpers.worlds import synth_world
 
 from vdgray import manifest
@@ -88,10 +89,9 @@ def test_text_oracle_experiment_learns_and_writes_its_evaluations(tiny_world, tm
     import json
     import subprocess
     import sys
-    from pathlib import Path
 
     _, world, _ = tiny_world
-    script = Path(__file__).resolve().parents[2] / "experiments" / "vdg_text_oracle.py"
+    script = ROOT / "experiments" / "vdg_text_oracle.py"
     out = tmp_path / "oracle.json"
     subprocess.run([sys.executable, str(script), "--world", world, "--epochs", "8",
                     "--eval-every", "4", "--batch-size", "2", "--hidden", "32", "--layers", "1",

@@ -1,13 +1,13 @@
 """The stage table is the one list of stages: the CLI, the pipeline, jobs/ and the README agree."""
 
 import re
-from pathlib import Path
+
+from helpers.paths import ROOT
 
 from vdgray.cli import COMMANDS
 from vdgray.pipeline import JOB_GROUPS, STAGES
 from vdgray.stages import table
 
-ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 
 
