@@ -21,6 +21,7 @@ from pydantic import Field
 from vdgray import storage
 from vdgray.config import StageConfig
 from vdgray.errors import DataFormatError
+from vdgray.layout import EMBEDDING, embeddings_schema
 from vdgray.runtime import RayConfig
 
 # "image": a registered encoder's image tower; "target": a CIR model's target encoder.
@@ -59,17 +60,17 @@ class EncoderPool:
 
 
 def embeddings_table(ids, emb: np.ndarray, dim: int) -> pa.Table:
-    """(image_id string, embedding fixed_size_list<float32>[dim]) rows."""
+    """Rows of the embeddings contract (`layout.embeddings_schema`)."""
     flat = pa.array(np.asarray(emb, np.float32).reshape(-1), pa.float32())
-    return pa.table({
-        "image_id": pa.array([str(x) for x in ids], pa.string()),
-        "embedding": pa.FixedSizeListArray.from_arrays(flat, dim),
-    })
+    return pa.Table.from_arrays(
+        [pa.array([str(x) for x in ids], pa.string()),
+         pa.FixedSizeListArray.from_arrays(flat, dim)],
+        schema=embeddings_schema(dim))
 
 
 def embedding_matrix(table: pa.Table) -> np.ndarray:
     """The `embedding` column of an embeddings table as a float32 [rows, D] array."""
-    column = table.column("embedding")
+    column = table.column(EMBEDDING)
     dim = column.type.list_size if pa.types.is_fixed_size_list(column.type) else -1
     flat = column.combine_chunks().flatten()
     return np.asarray(flat.to_numpy(zero_copy_only=False), np.float32).reshape(table.num_rows, dim)
@@ -150,6 +151,5 @@ def write_embeddings(ds, where: str) -> tuple[list[str], list[str]]:
     """Write `ds` as Parquet under `where`; (file URIs, their paths relative to `where`)."""
     fs, path = storage.filesystem(where)
     ds.write_parquet(path, filesystem=fs)
-    base = where.rstrip("/") + "/"
-    files = storage.list_files(where, suffix=".parquet")
-    return files, [f[len(base):] if f.startswith(base) else f.rsplit("/", 1)[-1] for f in files]
+    rel = storage.list_relative(where, suffix=".parquet")
+    return [storage.join(where, r) for r in rel], rel

@@ -221,8 +221,8 @@ def write_json(uri: str, obj: Any) -> None:
     write_text(uri, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def list_files(uri: str, suffix: str | None = None) -> list[str]:
-    """All files under a prefix (recursive, sorted), as URIs of the same kind as `uri`."""
+def _listing(uri: str, suffix: str | None) -> list[tuple[str, str]]:
+    """(path relative to `uri`, file URI) of every file under a prefix, sorted by URI."""
     fs, path = filesystem(uri)
     try:
         info = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
@@ -236,8 +236,19 @@ def list_files(uri: str, suffix: str | None = None) -> list[str]:
         rel = fi.path[len(path) :].lstrip("/")
         if suffix and not rel.endswith(suffix):
             continue
-        out.append(join(base, rel) if is_s3(uri) else fi.path)
-    return sorted(out)
+        out.append((rel, join(base, rel) if is_s3(uri) else fi.path))
+    return sorted(out, key=lambda item: item[1])
+
+
+def list_files(uri: str, suffix: str | None = None) -> list[str]:
+    """All files under a prefix (recursive, sorted), as URIs of the same kind as `uri`."""
+    return [f for _, f in _listing(uri, suffix)]
+
+
+def list_relative(uri: str, suffix: str | None = None) -> list[str]:
+    """All files under a prefix, as '/'-separated paths relative to it (the names a manifest
+    lists), in `list_files` order."""
+    return [rel for rel, _ in _listing(uri, suffix)]
 
 
 def delete_prefix(uri: str) -> None:

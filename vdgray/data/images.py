@@ -10,7 +10,6 @@ request per image, and a bad path must be reported with the file that listed it.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterable
 
 from vdgray import storage
@@ -37,12 +36,7 @@ def image_uri(root: str, rel: str) -> str:
 
 def relative_listing(root: str) -> set[str]:
     """Every file under `root` as a '/'-separated path relative to it (one listing call)."""
-    files = storage.list_files(root)
-    if storage.is_s3(root):
-        base = root.rstrip("/") + "/"
-        return {f[len(base):] for f in files if f.startswith(base)}
-    _, base = storage.filesystem(root)
-    return {os.path.relpath(f, base).replace(os.sep, "/") for f in files}
+    return set(storage.list_relative(root))
 
 
 def missing_message(missing: list[str], total: int, listed_in: str, root: str) -> str:

@@ -112,9 +112,8 @@ def run(cfg: EmbedConfig) -> dict:
 
     failures = collect_failures(failures_uri)
     storage.delete_prefix(failures_uri)
-    files = [f for f in storage.list_files(cfg.output, suffix=".parquet")]
-    rel = [f[len(cfg.output) + 1:] if storage.is_s3(cfg.output) else _rel_local(cfg.output, f)
-           for f in files]
+    rel = storage.list_relative(cfg.output, suffix=".parquet")
+    files = [storage.join(cfg.output, r) for r in rel]
     n_ok = sum(storage.parquet_rows(f) for f in files)
     if n_ok + len(failures) != n_rows:
         raise IncompleteOutputError(
@@ -131,12 +130,6 @@ def run(cfg: EmbedConfig) -> dict:
                f"{wall:.1f}s -> {cfg.output}")
     return {"output": cfg.output, "images": n_ok, "failed": len(failures), "dim": dim,
             "files": len(rel), "wall_time_s": wall}
-
-
-def _rel_local(root: str, f: str) -> str:
-    from pathlib import Path
-
-    return Path(f).relative_to(Path(root).absolute()).as_posix()
 
 
 @click.command("embed")

@@ -187,13 +187,8 @@ def _check_state(cfg: GenerateConfig, state: dict) -> bool:
 
 def data_files(output: str) -> list[str]:
     """Relative names of the triplet shards under `output` (side folders start with '_')."""
-    base = output.rstrip("/")
-    names = []
-    for f in storage.list_files(output, suffix=".parquet"):
-        rel = f[len(base):].lstrip("/")
-        if not rel.startswith("_"):
-            names.append(rel)
-    return names
+    return [rel for rel in storage.list_relative(output, suffix=".parquet")
+            if not rel.startswith("_")]
 
 
 def committed_checkpoints(output: str) -> int:
