@@ -34,9 +34,10 @@ def test_tiny_demo_runs_every_stage_then_resumes(tmp_path):
     triplets = json.loads((out / "triplets" / "_manifest.json").read_text())
     assert 0 < triplets["counts"]["triplets"] <= 120  # generate.max_pairs in the tiny preset
     claim = json.loads((out / "claim" / "claim.json").read_text())
-    assert set(claim["variants"]) == {"supervised", "semi-supervised"} and claim["seeds"] == [0]
+    assert list(claim["variants"]) == ["supervised", "semi-supervised", "oracle"]
+    assert claim["seeds"] == [0] and "share" in claim
     assert (out / "claim" / "claim.png").read_bytes()[:4] == b"\x89PNG"
-    assert "gap (semi − sup)" in first.stdout
+    assert "gap (semi − sup)" in first.stdout and "share of oracle gain" in first.stdout
     assert json.loads((out / "index" / "_manifest.json").read_text())["counts"]["vectors"] == 54
     assert "serve-check: target in top-10 for" in first.stdout
     _assert_speaks_in_its_own_voice(first.stdout + first.stderr)

@@ -52,7 +52,7 @@ class EvalVdgConfig(StageConfig):
     do_sample: bool = Field(True, description="Sample (paper) or greedy decoding.")
     temperature: float = Field(TEMPERATURE, gt=0, description="Sampling temperature (paper 0.2).")
     top_k: int = Field(TOP_K, ge=1, description="Sampling top-k (paper 50).")
-    max_new_tokens: int = Field(MAX_NEW_TOKENS, ge=1, description="Max new tokens (paper 32).")
+    max_new_tokens: int | None = Field(None, ge=1, description=f"Max new tokens (null: what the model's response format needs; the paper's delta: {MAX_NEW_TOKENS}).")
     seed: int = Field(0, ge=0, description="Sampling seed.")
     torch_threads: int | None = Field(None, ge=1, description="torch CPU threads.")
     controls: bool = Field(True, description="Also score (reference, reference) and (target, "

@@ -33,6 +33,7 @@ class HumanData(BaseModel):
         "world", description="cirr (CIRR root), fashioniq (FashionIQ root) or world (synthetic world URI; its cirr/ train split).")
     root: str = Field(..., description="Dataset root URI (local or s3://).")
     categories: list[str] | None = Field(None, description="FashionIQ categories (default: all three).")
+    limit: int | None = Field(None, ge=2, description="Use only the first N human triplets (null: all).")
 
 
 class CirModelSpec(BaseModel):
@@ -64,6 +65,7 @@ class TrainCirConfig(TrainRunConfig):
     beta: float | None = Field(None, ge=0, description="HN-NCE hardness beta (default: combiner 0 = InfoNCE, blip 0.5).")
     tdm_weight: float = Field(1.0, ge=0, description="Weight of the TDM loss (blip only).")
     seed: int = Field(0, ge=0, description="Seed of the init and the batch order.")
+    checkpoint_every: int = Field(1, ge=1, description="Checkpoint every N epochs (and after the last); a resume repeats at most N - 1 epochs.")
 
     @model_validator(mode="after")
     def _check(self):

@@ -24,6 +24,7 @@ epoch line carries a check that the loss alone cannot give: align's reading prob
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import click
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -77,6 +78,16 @@ class TrainVdgConfig(TrainRunConfig):
     text_mix: int = Field(0, ge=0, description="align: also train on the human deltas of `split` "
                           "as plain text, this many copies per epoch (a from-scratch world LM "
                           "learns the delta language here; see train-vdg's docstring).")
+    response: Literal["delta", "describe"] = Field(
+        "delta", description="What the VDG writes: delta (the paper's) or describe (synthetic "
+        "world only: 'before: <caption> after: <caption> change: <delta>'; generate keeps the "
+        "delta). Set it on align (its priors take that form) and instruct alike.")
+    prior_texts: int = Field(0, ge=0, description="align, describe: this many text-only "
+                             "(caption, caption, change) examples of fresh world scenes: the "
+                             "world LM's language prior (data/synthetic/prior.py).")
+    rendered_pairs: int = Field(0, ge=0, description="align, describe: this many freshly rendered "
+                                "image pairs described in the two-image frame (more stage-1 "
+                                "data; never a delta).")
     unfreeze_lm: bool = Field(False, description="Also train all LM weights in align/instruct "
                               "(a from-scratch world LM; the paper keeps the LLM frozen).")
     lora: LoraSettings = Field(default_factory=LoraSettings, description="LoRA (instruct only).")
@@ -95,6 +106,12 @@ class TrainVdgConfig(TrainRunConfig):
             raise ValueError(f"world: required for stage {self.stage}")
         if self.text_mix and self.stage != "align":
             raise ValueError(f"text_mix: only stage align mixes text in, not {self.stage}")
+        for key in ("prior_texts", "rendered_pairs"):
+            if getattr(self, key) and (self.stage != "align" or self.response != "describe"):
+                raise ValueError(f"{key}: only stage align with response describe uses it")
+        if self.response == "describe" and not self.world:
+            raise ValueError("world: response describe needs a synthetic world (the captions "
+                             "of the human triplets' images)")
         if self.stage == "instruct" and not (self.world or self.cirr):
             raise ValueError("cirr: stage instruct needs cirr (or world)")
         if self.val_split and self.val_split == self.split:
@@ -116,10 +133,12 @@ def build_model_dir(cfg: TrainVdgConfig, checkpoint_dir: str | Path, local: Path
 
     from vdgray.models.checkpoint import local_model_dir
     from vdgray.models.vdg.build import ADAPTER_DIR, load_vdg, save_vdg
+    from vdgray.models.vdg.prompt import RESPONSE_FORMAT_KEY
     from vdgray.models.vdg.stages import add_lora, load_trainable, set_trainable
     from vdgray.train.vdg_loop import TRAINABLE
 
     model, processor = load_vdg(local_model_dir(cfg.model))
+    setattr(model.config, RESPONSE_FORMAT_KEY, cfg.response)
     state = torch.load(Path(checkpoint_dir) / TRAINABLE, weights_only=True)
     if cfg.stage != "instruct":
         load_trainable(model, state)

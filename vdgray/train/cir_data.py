@@ -60,8 +60,10 @@ class ImageTable:
         return self.preprocess([self.data[i] for i in idx])
 
 
-def human_triplets(fmt: str, root: str, categories=None) -> tuple[pa.Table, dict[str, bytes]]:
-    """Human triplets (contract schema) and the encoded bytes of every image they use."""
+def human_triplets(fmt: str, root: str, categories=None, limit: int | None = None
+                   ) -> tuple[pa.Table, dict[str, bytes]]:
+    """Human triplets (contract schema) and the encoded bytes of every image they use; with
+    `limit`, only the first `limit` triplets in the split's order (a learning-curve knob)."""
     if fmt in ("cirr", "world"):
         from vdgray.data.cirr import load_cirr
 
@@ -76,6 +78,11 @@ def human_triplets(fmt: str, root: str, categories=None) -> tuple[pa.Table, dict
         read = split.read_image
     else:
         raise DataFormatError(f"unknown human triplet format {fmt!r} (cirr, fashioniq, world)")
+    if limit is not None:
+        if limit > table.num_rows:
+            raise DataFormatError(f"{root}: human.limit {limit} is more than the "
+                                  f"{table.num_rows} human triplets there")
+        table = table.slice(0, limit)
     names = _used(table)
     return table, {n: read(n) for n in names}
 

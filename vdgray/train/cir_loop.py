@@ -19,6 +19,7 @@ import torch
 
 from vdgray.models.losses import gather, joint_loss, tdm_loss
 from vdgray.train.cir_data import (
+    PIXEL_CACHE_BYTES,
     ImageTable,
     human_triplets,
     index_triplets,
@@ -34,11 +35,13 @@ from vdgray.train.worker import (
     save_train_state,
 )
 
+FEATURE_CACHE_BYTES = PIXEL_CACHE_BYTES  # the same budget as the pixel cache
+
 
 def load_data(config: dict, model):
     """(image table, human Triplets, pseudo Triplets | None) for this model's preprocessing."""
     h = config["human"]
-    h_table, images = human_triplets(h["format"], h["root"], h.get("categories"))
+    h_table, images = human_triplets(h["format"], h["root"], h.get("categories"), h.get("limit"))
     p_table = None
     if config["pseudo"] != "none":
         p_table, p_images = pseudo_triplets(config["pseudo"], config["pseudo_gallery"])
@@ -79,14 +82,40 @@ def step_loss(model, batch: dict, n_human: int, config: dict) -> tuple[torch.Ten
     return loss, parts
 
 
-def _batch(table: ImageTable, human, pseudo, h_idx, p_idx, device) -> tuple[dict, int]:
+def frozen_features(core, table: ImageTable, device) -> torch.Tensor | None:
+    """Every table image's `image_features`, computed once, when the model's vision side does
+    not train (CLIP4Cir's stage 2 does the same) and they fit in memory; else None (pixels
+    go through the vision tower every step)."""
+    if not core.frozen_image_features or not len(table):
+        return None
+    was_training = core.training
+    core.eval()
+    chunks = []
+    with torch.no_grad():
+        for lo in range(0, len(table), 256):
+            idx = np.arange(lo, min(lo + 256, len(table)))
+            chunks.append(core.image_features(table.pixels(idx).to(device)).detach())
+            per_image = chunks[0][0].numel() * chunks[0].element_size()
+            if per_image * len(table) > FEATURE_CACHE_BYTES:
+                chunks = None
+                break
+    core.train(was_training)
+    return torch.cat(chunks) if chunks else None
+
+
+def _batch(table: ImageTable, human, pseudo, h_idx, p_idx, device,
+           features: torch.Tensor | None = None) -> tuple[dict, int]:
     ref = np.concatenate([human.ref[h_idx]] + ([pseudo.ref[p_idx]] if len(p_idx) else []))
     tgt = np.concatenate([human.tgt[h_idx]] + ([pseudo.tgt[p_idx]] if len(p_idx) else []))
     ids = [human.input_ids[h_idx]] + ([pseudo.input_ids[p_idx]] if len(p_idx) else [])
     mask = [human.attention_mask[h_idx]] + ([pseudo.attention_mask[p_idx]] if len(p_idx) else [])
-    batch = {"ref_pixels": table.pixels(ref), "input_ids": torch.cat(ids),
-             "attention_mask": torch.cat(mask), "target_pixels": table.pixels(tgt),
+    batch = {"input_ids": torch.cat(ids), "attention_mask": torch.cat(mask),
              "target_keys": torch.from_numpy(tgt)}
+    if features is not None:
+        batch["ref_features"] = features[torch.from_numpy(ref)]
+        batch["target_features"] = features[torch.from_numpy(tgt)]
+    else:
+        batch["ref_pixels"], batch["target_pixels"] = table.pixels(ref), table.pixels(tgt)
     return {k: v.to(device) for k, v in batch.items()}, len(h_idx)
 
 
@@ -109,6 +138,7 @@ def train_loop(config: dict) -> None:
     ddp = ray.train.torch.prepare_model(
         model, parallel_strategy_kwargs={"find_unused_parameters": True})
     core = ddp.module if hasattr(ddp, "module") else ddp
+    features = frozen_features(core, table, device)
     params = [p for p in core.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config["lr"], weight_decay=config["weight_decay"])
     total = config["epochs"] * steps
@@ -131,7 +161,7 @@ def train_loop(config: dict) -> None:
         losses, parts_sum = [], {}
         for h_idx, p_idx in joint_batches(len(human), len(pseudo) if pseudo else 0, batch,
                                           pseudo_batch, epoch, rank, world, config["seed"]):
-            inputs, n_h = _batch(table, human, pseudo, h_idx, p_idx, device)
+            inputs, n_h = _batch(table, human, pseudo, h_idx, p_idx, device, features)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss, parts = step_loss(ddp, inputs, n_h, config)
             opt.zero_grad(set_to_none=True)
@@ -158,4 +188,6 @@ def train_loop(config: dict) -> None:
             core.save(tmp)
             save_train_state(tmp, opt, sched, epoch=epoch)
 
-        worker.report(metrics, write)
+        every = int(config.get("checkpoint_every") or 1)
+        last = epoch + 1 == config["epochs"]
+        worker.report(metrics, write if last or (epoch + 1) % every == 0 else None)

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 import torch
 
 from vdgray.errors import DataFormatError
-from vdgray.models.vdg.prompt import IMAGE_TOKEN, build_prompt, caption_prompt
+from vdgray.models.vdg.prompt import (
+    DELTA,
+    DESCRIBE,
+    IMAGE_TOKEN,
+    build_prompt,
+    caption_prompt,
+    describe_images,
+    describe_response,
+)
 
 IGNORE = -100
 
@@ -42,11 +50,13 @@ def expand_images(text: str, n_tokens: int) -> str:
     return text.replace(IMAGE_TOKEN, IMAGE_TOKEN * n_tokens)
 
 
-def encode(tokenizer, prompt: str, response: str, max_length: int) -> tuple[list[int], list[int]]:
-    """(input_ids, labels): [BOS] prompt (masked) + response + [EOS] (learned), truncated."""
+def encode(tokenizer, prompt: str, response: str, max_length: int, eos: bool = True
+           ) -> tuple[list[int], list[int]]:
+    """(input_ids, labels): [BOS] prompt (masked) + response + [EOS] (learned), truncated.
+    `eos=False`: the response is a beginning (nothing is learned about what follows it)."""
     p_ids = tokenizer(prompt)["input_ids"] if prompt else [tokenizer.bos_token_id]
     r_ids = tokenizer(" " + response.strip(), add_special_tokens=False)["input_ids"]
-    r_ids = r_ids + [tokenizer.eos_token_id]
+    r_ids = r_ids + ([tokenizer.eos_token_id] if eos else [])
     ids = (p_ids + r_ids)[:max_length]
     labels = ([IGNORE] * len(p_ids) + r_ids)[:max_length]
     return ids, labels
@@ -74,15 +84,15 @@ def align_examples(images: list[bytes], captions: list[str], tokenizer, n_image_
     return Examples(ids, labels, [[k] for k in range(len(images))], list(images))
 
 
-def instruct_examples(references: list[str], targets: list[str], deltas: list[str],
+def instruct_examples(references: list[str], targets: list[str], responses: list[str],
                       read_image, tokenizer, n_image_tokens: int, max_length: int) -> Examples:
-    """Reference + target + delta per example (stage 2); images are read once each."""
+    """Reference + target + response per example (stage 2); images are read once each."""
     prompt = expand_images(build_prompt(), n_image_tokens)
     names: dict[str, int] = {}
     for n in [*references, *targets]:
         names.setdefault(n, len(names))
     ids, labels, imgs = [], [], []
-    for r, t, d in zip(references, targets, deltas, strict=True):
+    for r, t, d in zip(references, targets, responses, strict=True):
         i, lab = encode(tokenizer, prompt, d, max_length)
         if sum(x == tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) for x in i) != 2 * n_image_tokens:
             raise DataFormatError(f"max_length {max_length} cuts into the image tokens of the prompt")
@@ -110,21 +120,69 @@ def collate(examples: Examples, idx: list[int], pad_id: int) -> dict[str, torch.
 
 
 def split_examples(config: dict, split_name: str, limit: int | None, tokenizer, n_img: int):
-    """Instruct examples of the first `limit` pairs (all when None) of a CIRR split."""
+    """Instruct examples of the first `limit` pairs (all when None) of a CIRR split, in the
+    configured response format (`describe` reads the images' captions from a world's truth)."""
     from vdgray.data.cirr import load_cirr
 
     split = load_cirr(cirr_root(config), split_name)
     qs = split.queries[:limit] if limit else split.queries
-    return instruct_examples([q.reference for q in qs], [q.target for q in qs],
-                             [q.caption for q in qs], split.read_image, tokenizer, n_img,
-                             config["max_length"])
+    responses = [q.caption for q in qs]
+    if config.get("response", DELTA) == DESCRIBE:
+        captions = image_captions(config)
+        responses = [describe_response(captions[q.reference], captions[q.target], q.caption)
+                     for q in qs]
+    return instruct_examples([q.reference for q in qs], [q.target for q in qs], responses,
+                             split.read_image, tokenizer, n_img, config["max_length"])
 
 
-def pixel_values(processor, images: list[bytes]) -> torch.Tensor:
-    """The processor's pixel values of encoded images, in order."""
+def image_captions(config: dict) -> dict[str, str]:
+    """Every image's caption from the world's truth (what `describe` responses say)."""
+    from vdgray import storage
+    from vdgray.layout import TRUTH_IMAGES, truth_file
+
+    if not config.get("world"):
+        raise DataFormatError("response describe needs a synthetic world (its truth holds the "
+                              "captions of the human triplets' images); set world")
+    t = storage.read_parquet(truth_file(config["world"], TRUTH_IMAGES),
+                             columns=["image_id", "caption"])
+    return dict(zip(t.column("image_id").to_pylist(), t.column("caption").to_pylist(),
+                    strict=True))
+
+
+def prior_examples(texts: list[tuple[str, str, str]], tokenizer, max_length: int) -> Examples:
+    """The language prior as text: describe responses (two captions, then the change)."""
+    return lm_examples([describe_response(a, b, d) for a, b, d in texts], tokenizer, max_length)
+
+
+def described_pair_examples(pairs: list[tuple[int, int]], captions: list[str], tokenizer,
+                            n_image_tokens: int, max_length: int) -> Examples:
+    """Two images in the instruct frame, the response describing both and stopping before the
+    change (rows index the caller's image table; no EOS is learned)."""
+    prompt = expand_images(build_prompt(), n_image_tokens)
+    ids, labels, imgs = [], [], []
+    for a, b in pairs:
+        i, lab = encode(tokenizer, prompt, describe_images(captions[a], captions[b]), max_length,
+                        eos=False)
+        ids.append(i)
+        labels.append(lab)
+        imgs.append([a, b])
+    return Examples(ids, labels, imgs, [])
+
+
+def concat(first: Examples, second: Examples, second_images: list) -> Examples:
+    """`first` then `second`, `second`'s image rows shifted past `first`'s table, whose images
+    `second_images` extend."""
+    shift = len(first.image_bytes)
+    return Examples(first.input_ids + second.input_ids, first.labels + second.labels,
+                    first.images + [[r + shift for r in rows] for rows in second.images],
+                    list(first.image_bytes) + list(second_images))
+
+
+def pixel_values(processor, images: list) -> torch.Tensor:
+    """The processor's pixel values of images (encoded bytes or PIL), in order."""
     from vdgray.data.images import decode_image
 
-    pil = [decode_image(b) for b in images]
+    pil = [decode_image(b) if isinstance(b, bytes | bytearray) else b for b in images]
     return processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
 
 

@@ -59,11 +59,35 @@ def stage_examples(config: dict, model, processor):
         if config.get("text_mix"):
             text = D.lm_examples(human_deltas(config) * int(config["text_mix"]), tok,
                                  config["max_length"])
-            ex = D.Examples(ex.input_ids + text.input_ids, ex.labels + text.labels,
-                            ex.images + text.images, ex.image_bytes)
+            ex = D.concat(ex, text, [])
+        ex = D.concat(ex, *prior_parts(config, tok, n_img))
     else:
         ex = split_examples(config, config["split"], limit, tok, n_img)
     return ex, pixel_values(processor, ex.image_bytes)
+
+
+def prior_parts(config: dict, tok, n_img: int):
+    """align's world priors (`prior_texts`, `rendered_pairs`; data/synthetic/prior.py) as
+    examples, and the rendered images they add to the image table."""
+    from vdgray import manifest
+    from vdgray.data.synthetic import prior
+    from vdgray.layout import SYNTH_STAGE
+    from vdgray.train import vdg_data as D
+
+    n_text, n_pairs = int(config.get("prior_texts") or 0), int(config.get("rendered_pairs") or 0)
+    ex = D.Examples([], [], [], [])
+    if not (n_text or n_pairs):
+        return ex, []
+    world_cfg = manifest.read_manifest(config["world"], SYNTH_STAGE)["config"]
+    if n_text:
+        ex = D.concat(ex, D.prior_examples(prior.prior_texts(world_cfg, n_text), tok,
+                                           config["max_length"]), [])
+    if n_pairs:
+        images, pairs, captions = prior.rendered_pairs(world_cfg, n_pairs)
+        ex = D.concat(ex, D.described_pair_examples(pairs, captions, tok, n_img,
+                                                    config["max_length"]), images)
+    # the caller's concat shifts these rows past its own table
+    return D.Examples(ex.input_ids, ex.labels, ex.images, []), ex.image_bytes
 
 
 def human_deltas(config: dict) -> list[str]:

@@ -49,13 +49,14 @@ class TrainWorker:
         with ckpt.as_directory() as d:
             return load(d)
 
-    def report(self, metrics: dict, write: Callable[[str], None]) -> None:
-        """Report `metrics` with a checkpoint that rank 0 `write`s into a fresh directory."""
+    def report(self, metrics: dict, write: Callable[[str], None] | None) -> None:
+        """Report `metrics` with a checkpoint that rank 0 `write`s into a fresh directory
+        (`write` None: metrics only, no checkpoint)."""
         import ray.train
 
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None
-            if self.rank == 0:
+            if self.rank == 0 and write is not None:
                 write(tmp)
                 checkpoint = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=checkpoint)

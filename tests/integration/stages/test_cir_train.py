@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from helpers.oracle_triplets import oracle_pseudo_triplets
+from helpers.family_pairs import write_family_pairs
 from helpers.worlds import synth_world
 
 from vdgray import manifest
+from vdgray.data.synthetic.oracle import write_oracle_triplets
 from vdgray.errors import ConfigError
 from vdgray.models.cir import load_cir
 from vdgray.runtime import RayConfig
@@ -20,9 +21,10 @@ def world(tmp_path_factory, ray_session):
     """A small synthetic world and oracle pseudo triplets over its aux gallery."""
     root = tmp_path_factory.mktemp("cirworld")
     w = synth_world(str(root / "world"), n_gallery=40, n_train=24, n_val=12, n_test=12)
-    pseudo = str(root / "pseudo")
-    n = oracle_pseudo_triplets(w, pseudo)
-    assert n > 0
+    pairs, pseudo = str(root / "pairs"), str(root / "pseudo")
+    write_family_pairs(w, pairs)
+    counts = write_oracle_triplets(w, manifest.read_dataset(pairs), pseudo)
+    assert counts["triplets"] > 0
     return {"world": w, "pseudo": pseudo, "gallery": f"{w}/gallery", "root": root}
 
 

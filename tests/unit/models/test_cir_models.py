@@ -114,7 +114,7 @@ def test_blip_tdm_negatives_are_the_most_similar_non_matching_targets():
         assert int(neg_t[i]) == max(allowed, key=lambda j: float(sim[i, j]))
         assert int(neg_d[i]) == max(allowed, key=lambda j: float(sim[j, i]))
     with torch.no_grad():
-        patches = model._patches(batch["target_pixels"])
+        patches = model.image_features(batch["target_pixels"])
         ids, mask = batch["input_ids"], batch["attention_mask"]
         pos = model.itm_logits(ids, mask, patches)
         neg = torch.cat([model.itm_logits(ids, mask, patches[neg_t]),
@@ -122,3 +122,36 @@ def test_blip_tdm_negatives_are_the_most_similar_non_matching_targets():
     assert torch.allclose(out["tdm_pos"], pos, atol=1e-5)
     assert torch.allclose(out["tdm_neg"], neg, atol=1e-5)
     assert float(tdm_loss(out["tdm_pos"], out["tdm_neg"])) > 0
+
+
+@pytest.mark.parametrize("kind,encoder,settings,frozen", [
+    ("combiner", "tiny-clip", {"train_backbone": "text"}, True),
+    ("combiner", "tiny-clip", {"train_backbone": "none"}, True),
+    ("combiner", "tiny-clip", {"train_backbone": "all"}, False),
+    ("blip", "tiny-blip", {}, True)])
+def test_precomputed_image_features_give_the_same_forward(kind, encoder, settings, frozen):
+    """train-cir computes a frozen vision side once per image (`frozen_features`) instead of
+    every step: the training call must not change, and a trainable vision side must not be
+    cached."""
+    from vdgray.train.cir_data import ImageTable
+    from vdgray.train.cir_loop import frozen_features
+
+    torch.manual_seed(0)
+    model = build_cir(kind, encoder, **settings).eval()
+    assert model.frozen_image_features is frozen
+    batch = _batch(model)
+    table = ImageTable(["r", "t"], [b"", b""], model.preprocess, cache=False)
+    table.pixels = lambda idx: torch.cat([batch["ref_pixels"][:1], batch["target_pixels"][:1]])[idx]
+    feats = frozen_features(model, table, torch.device("cpu"))
+    if not frozen:
+        assert feats is None
+        return
+    assert feats.shape[0] == 2 and not model.training
+    with torch.no_grad():
+        plain = model(**batch)
+        cached = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       ref_features=model.image_features(batch["ref_pixels"]),
+                       target_features=model.image_features(batch["target_pixels"]))
+    for key in ("query", "target"):
+        torch.testing.assert_close(plain[key], cached[key])
+    torch.testing.assert_close(feats[1], model.image_features(batch["target_pixels"][:1])[0])

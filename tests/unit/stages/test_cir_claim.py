@@ -1,36 +1,82 @@
-"""cir-claim: config checks, the mean ± std / gap summary and its table (no training here)."""
+"""cir-claim: config checks, the three-variant summary (gaps, share of the oracle's gain) and
+its table (no training here)."""
 
 import pytest
 
+from vdgray import manifest, storage
 from vdgray.errors import ConfigError
+from vdgray.layout import TRUTH, TRUTH_STAGE
 from vdgray.stages.cir_claim import ClaimConfig, format_table, summarise, train_config
 
 BASE = {"world": "/w", "triplets": "/t", "gallery": "/g", "encoder": "tiny-clip", "output": "/o"}
+SUP = [{"recall@1": 10.0, "recall@5": 30.0}, {"recall@1": 12.0, "recall@5": 34.0}]
+SEMI = [{"recall@1": 15.0, "recall@5": 29.0}, {"recall@1": 17.0, "recall@5": 36.0}]
+ORACLE = [{"recall@1": 20.0, "recall@5": 40.0}, {"recall@1": 22.0, "recall@5": 34.0}]
 
 
-def test_summary_means_stds_and_gaps_per_seed():
-    sup = [{"recall@1": 10.0, "recall@5": 30.0}, {"recall@1": 12.0, "recall@5": 34.0}]
-    semi = [{"recall@1": 15.0, "recall@5": 29.0}, {"recall@1": 17.0, "recall@5": 36.0}]
-    s = summarise({"supervised": sup, "semi-supervised": semi}, [0, 1])
+def test_summary_means_sample_stds_and_gaps_per_seed():
+    s = summarise({"supervised": SUP, "semi-supervised": SEMI}, [0, 1])
     assert s["keys"] == ["recall@1", "recall@5"]
-    assert s["variants"]["supervised"]["recall@1"] == {"mean": 11.0, "std": 1.0,
-                                                       "per_seed": [10.0, 12.0]}
-    assert s["gap"]["recall@1"]["per_seed"] == [5.0, 5.0]
-    assert s["gap"]["recall@1"]["wins"] == 2
-    assert s["gap"]["recall@5"]["per_seed"] == [-1.0, 2.0]
-    assert s["gap"]["recall@5"]["wins"] == 1
+    sup = s["variants"]["supervised"]["recall@1"]
+    assert sup["mean"] == 11.0 and sup["per_seed"] == [10.0, 12.0]
+    assert sup["std"] == pytest.approx(2 ** 0.5)  # sample std (ddof=1)
+    gap = s["gap"]["semi-supervised"]
+    assert gap["recall@1"]["per_seed"] == [5.0, 5.0] and gap["recall@1"]["wins"] == 2
+    assert gap["recall@5"]["per_seed"] == [-1.0, 2.0] and gap["recall@5"]["wins"] == 1
+    assert "share" not in s
     table = format_table(s)
     assert "gap (semi − sup)" in table and "+5.00" in table and "1/2" in table
+    assert "share" not in table
+
+
+def test_summary_with_the_oracle_gives_its_gap_and_the_share_the_vdg_recovers():
+    s = summarise({"supervised": SUP, "semi-supervised": SEMI, "oracle": ORACLE}, [0, 1])
+    assert list(s["variants"]) == ["supervised", "semi-supervised", "oracle"]
+    assert s["gap"]["oracle"]["recall@1"]["per_seed"] == [10.0, 10.0]
+    share = s["share"]["recall@1"]
+    assert share["of_means"] == pytest.approx(0.5) and share["per_seed"] == [0.5, 0.5]
+    # seed 1: the oracle gained nothing on R@5, so that seed has no share
+    r5 = s["share"]["recall@5"]
+    assert r5["per_seed"] == [-0.1, None] and r5["mean"] == pytest.approx(-0.1)
+    assert r5["of_means"] == pytest.approx(0.5 / 5.0)
+    table = format_table(s)
+    for row in ("oracle", "gap (oracle − sup)", "seeds oracle wins", "share of oracle gain"):
+        assert row in table
+    assert "50%" in table and "10%" in table
+
+
+def test_share_is_undefined_when_the_oracle_gains_nothing():
+    flat = [{"recall@1": 10.0}, {"recall@1": 12.0}]
+    s = summarise({"supervised": flat, "semi-supervised": flat, "oracle": flat}, [0, 1])
+    assert s["share"]["recall@1"]["of_means"] is None
+    assert "n/a" in format_table(s)
 
 
 def test_each_run_is_wired_to_its_own_output_and_data():
-    cfg = ClaimConfig(**BASE, seeds=[3], train={"epochs": 2, "pseudo_ratio": 2.0})
+    cfg = ClaimConfig(**BASE, seeds=[3], human_limit=250,
+                      train={"epochs": 2, "pseudo_ratio": 2.0})
     sup = train_config(cfg, "supervised", 3)
     semi = train_config(cfg, "semi-supervised", 3)
+    oracle = train_config(cfg, "oracle", 3)
     assert sup.pseudo == "none" and semi.pseudo == "/t" and semi.pseudo_gallery == "/g"
-    assert sup.output == "/o/supervised-seed3/model" != semi.output
-    assert sup.seed == semi.seed == 3 and sup.epochs == 2 and semi.pseudo_ratio == 2.0
+    assert oracle.pseudo == "/o/oracle-triplets" and oracle.pseudo_gallery == "/g"
+    assert sup.output == "/o/supervised-seed3/model" != semi.output != oracle.output
+    assert sup.seed == semi.seed == oracle.seed == 3 and sup.epochs == 2
+    assert semi.pseudo_ratio == oracle.pseudo_ratio == 2.0
+    assert sup.human.limit == oracle.human.limit == 250
     assert sup.model.encoder == "tiny-clip"
+
+
+def test_the_oracle_runs_only_on_a_world_with_truth(tmp_path):
+    world = str(tmp_path / "w")
+    cfg = ClaimConfig(**{**BASE, "world": world})
+    assert cfg.variants() == ["supervised", "semi-supervised"]
+    manifest.write_manifest(storage.join(world, TRUTH), stage=TRUTH_STAGE)
+    assert cfg.variants() == ["supervised", "semi-supervised", "oracle"]
+    assert ClaimConfig(**{**BASE, "world": world}, oracle="off").variants() == [
+        "supervised", "semi-supervised"]
+    only = ClaimConfig(**{**BASE, "triplets": None}, oracle_triplets="/x")
+    assert only.variants() == ["supervised", "oracle"] and only.oracle_uri() == "/x"
 
 
 def test_bad_train_setting_names_the_key():
@@ -39,8 +85,13 @@ def test_bad_train_setting_names_the_key():
         train_config(cfg, "supervised", 0)
 
 
-@pytest.mark.parametrize("extra, match", [({"train": {"pseudo": "/x"}}, "set by cir-claim"),
-                                          ({"seeds": [1, 1]}, "repeats")])
+@pytest.mark.parametrize("extra, match", [
+    ({"train": {"pseudo": "/x"}}, "set by cir-claim"),
+    ({"seeds": [1, 1]}, "repeats"),
+    ({"triplets": None}, "oracle_triplets: required"),
+    ({"triplets": None, "oracle": "off"}, "only the supervised"),
+    ({"oracle": "off", "oracle_triplets": "/x"}, "oracle is off"),
+])
 def test_conflicting_settings_are_rejected(extra, match):
     with pytest.raises(ValueError, match=match):
-        ClaimConfig(**BASE, **extra)
+        ClaimConfig(**{**BASE, **extra})

@@ -61,3 +61,34 @@ def test_collate_pads_and_masks(tiny):
     assert b["input_ids"].shape == b["labels"].shape == b["attention_mask"].shape
     assert b["attention_mask"][1].sum() == len(ex.input_ids[1])
     assert (b["labels"][1][b["attention_mask"][1] == 0] == IGNORE).all()
+
+
+def test_described_pairs_learn_both_captions_and_no_end(tiny):
+    from vdgray.models.vdg.prompt import describe_images
+    from vdgray.train.vdg_data import described_pair_examples
+
+    model, proc = tiny
+    tok, n = proc.tokenizer, model.config.image_seq_length
+    ex = described_pair_examples([(1, 0)], ["a red circle", "a blue circle"], tok, n, 512)
+    learned = [x for x in ex.labels[0] if x != IGNORE]
+    want = describe_images("a blue circle", "a red circle")
+    assert learned == tok(" " + want, add_special_tokens=False)["input_ids"]  # no EOS
+    assert ex.images == [[1, 0]] and ex.input_ids[0].count(model.config.image_token_id) == 2 * n
+
+
+def test_concat_shifts_the_second_tables_rows(tiny):
+    from vdgray.train.vdg_data import Examples, concat
+
+    model, proc = tiny
+    first = align_examples([b"x", b"y"], ["a", "b"], proc.tokenizer, 1, 64)
+    second = Examples([[1]], [[1]], [[0, 1]], [])
+    both = concat(first, second, [b"p", b"q"])
+    assert both.images == [[0], [1], [2, 3]] and both.image_bytes == [b"x", b"y", b"p", b"q"]
+
+
+def test_split_examples_in_describe_form_read_captions_from_the_world(tmp_path, tiny):
+    from vdgray.errors import DataFormatError
+    from vdgray.train.vdg_data import image_captions
+
+    with pytest.raises(DataFormatError, match="needs a synthetic world"):
+        image_captions({"cirr": "/some/cirr"})

@@ -49,17 +49,40 @@ class CirModel(nn.Module):
     def tokenize(self, texts) -> dict[str, torch.Tensor]:
         return self.encoder.tokenize(list(texts))
 
-    def query(self, ref_pixels, input_ids, attention_mask) -> torch.Tensor:
+    # Whether `image_features` stays constant while this model trains (its vision side is
+    # frozen), so a trainer may compute it once per image instead of once per step.
+    frozen_image_features: bool = False
+
+    def image_features(self, pixels) -> torch.Tensor:
+        """What the model reads from images (both query and target side start from it)."""
         raise NotImplementedError
+
+    def query_from(self, ref_features, input_ids, attention_mask) -> torch.Tensor:
+        raise NotImplementedError
+
+    def target_from(self, features) -> torch.Tensor:
+        raise NotImplementedError
+
+    def query(self, ref_pixels, input_ids, attention_mask) -> torch.Tensor:
+        return self.query_from(self.image_features(ref_pixels), input_ids, attention_mask)
 
     def target(self, pixels) -> torch.Tensor:
-        raise NotImplementedError
+        return self.target_from(self.image_features(pixels))
 
-    def forward(self, ref_pixels, input_ids, attention_mask, target_pixels,
-                target_keys=None) -> dict[str, torch.Tensor]:
-        """Training call: {"query": [N, D], "target": [N, D]} (normalised) + extra terms."""
-        return {"query": self.query(ref_pixels, input_ids, attention_mask),
-                "target": self.target(target_pixels)}
+    def forward(self, ref_pixels=None, input_ids=None, attention_mask=None, target_pixels=None,
+                target_keys=None, ref_features=None, target_features=None
+                ) -> dict[str, torch.Tensor]:
+        """Training call: {"query": [N, D], "target": [N, D]} (normalised) + extra terms.
+        Either pixels or precomputed `image_features` (`frozen_image_features` models)."""
+        ref = ref_features if ref_features is not None else self.image_features(ref_pixels)
+        tgt = (target_features if target_features is not None
+               else self.image_features(target_pixels))
+        return self.forward_features(ref, input_ids, attention_mask, tgt, target_keys)
+
+    def forward_features(self, ref_features, input_ids, attention_mask, target_features,
+                         target_keys=None) -> dict[str, torch.Tensor]:
+        return {"query": self.query_from(ref_features, input_ids, attention_mask),
+                "target": self.target_from(target_features)}
 
     @torch.inference_mode()
     def encode_queries(self, ref_pixels: torch.Tensor, texts) -> torch.Tensor:

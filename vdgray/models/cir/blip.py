@@ -60,7 +60,10 @@ class BlipCIR(CirModel):
         for p in self.backbone.itm_head.parameters():
             p.requires_grad_(False)
 
-    def _patches(self, pixels: torch.Tensor) -> torch.Tensor:
+    frozen_image_features = True  # the vision model never trains here
+
+    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The vision model's patch embeddings (the text encoder cross-attends to them)."""
         with torch.no_grad():
             return self.backbone.vision_model(pixel_values=pixels).last_hidden_state
 
@@ -71,15 +74,12 @@ class BlipCIR(CirModel):
             encoder_hidden_states=patches, encoder_attention_mask=img_mask,
         ).last_hidden_state
 
-    def query(self, ref_pixels, input_ids, attention_mask) -> torch.Tensor:
-        hidden = self._grounded(input_ids, attention_mask, self._patches(ref_pixels))
+    def query_from(self, ref_features, input_ids, attention_mask) -> torch.Tensor:
+        hidden = self._grounded(input_ids, attention_mask, ref_features)
         return F.normalize(self.backbone.text_proj(hidden[:, 0, :]), dim=-1)
 
-    def _target_from(self, patches) -> torch.Tensor:
-        return F.normalize(self.backbone.vision_proj(patches[:, 0, :]), dim=-1)
-
-    def target(self, pixels) -> torch.Tensor:
-        return self._target_from(self._patches(pixels))
+    def target_from(self, features) -> torch.Tensor:
+        return F.normalize(self.backbone.vision_proj(features[:, 0, :]), dim=-1)
 
     def itm_logits(self, input_ids, attention_mask, patches) -> torch.Tensor:
         """Frozen ITM head on the mean token output of (image patches, text) -> [N, 2]."""
@@ -88,12 +88,11 @@ class BlipCIR(CirModel):
         mean = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
         return self.backbone.itm_head(mean)
 
-    def forward(self, ref_pixels, input_ids, attention_mask, target_pixels,
-                target_keys=None) -> dict[str, torch.Tensor]:
-        q_hidden = self._grounded(input_ids, attention_mask, self._patches(ref_pixels))
-        query = F.normalize(self.backbone.text_proj(q_hidden[:, 0, :]), dim=-1)
-        t_patches = self._patches(target_pixels)
-        target = self._target_from(t_patches)
+    def forward_features(self, ref_features, input_ids, attention_mask, target_features,
+                         target_keys=None) -> dict[str, torch.Tensor]:
+        query = self.query_from(ref_features, input_ids, attention_mask)
+        t_patches = target_features
+        target = self.target_from(t_patches)
         out = {"query": query, "target": target}
         if self.tdm and self.training and len(query) > 1:
             sim = query.detach() @ target.detach().T  # [query/delta i, target j]

@@ -81,8 +81,9 @@ class CombinerCIR(CirModel):
                     p.requires_grad_(True)
         self._train_vision = train_backbone == "all"
         self._train_text = train_backbone in ("text", "all")
+        self.frozen_image_features = not self._train_vision
 
-    def _image(self, pixels: torch.Tensor) -> torch.Tensor:
+    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
         with torch.set_grad_enabled(self._train_vision and torch.is_grad_enabled()):
             feats = self.backbone.get_image_features(pixel_values=pixels).pooler_output
         return F.normalize(feats, dim=-1)
@@ -93,11 +94,11 @@ class CombinerCIR(CirModel):
                 input_ids=input_ids, attention_mask=attention_mask).pooler_output
         return F.normalize(feats, dim=-1)
 
-    def query(self, ref_pixels, input_ids, attention_mask) -> torch.Tensor:
-        return self.combiner(self._image(ref_pixels), self._text(input_ids, attention_mask))
+    def query_from(self, ref_features, input_ids, attention_mask) -> torch.Tensor:
+        return self.combiner(ref_features, self._text(input_ids, attention_mask))
 
-    def target(self, pixels) -> torch.Tensor:
-        return self._image(pixels)
+    def target_from(self, features) -> torch.Tensor:
+        return features
 
     def extra_state(self) -> dict[str, torch.Tensor]:
         return {f"combiner.{k}": v for k, v in self.combiner.state_dict().items()}

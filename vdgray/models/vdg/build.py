@@ -138,6 +138,20 @@ def save_vdg(model, processor, path: str | Path) -> None:
     processor.save_pretrained(path)
 
 
+def saved_response_format(model_uri: str) -> str:
+    """The response format a VDG dir (local or s3://) records in its config.json."""
+    from types import SimpleNamespace
+
+    from vdgray import storage
+    from vdgray.models.vdg.prompt import RESPONSE_FORMAT_KEY, response_format
+
+    cfg = storage.read_json(storage.join(str(model_uri), "config.json"))
+    try:
+        return response_format(SimpleNamespace(**{RESPONSE_FORMAT_KEY: cfg.get(RESPONSE_FORMAT_KEY)}))
+    except ValueError as e:
+        raise DataFormatError(f"{model_uri}/config.json: {e}") from None
+
+
 def load_vdg(path: str | Path, dtype=None):
     """(LlavaForConditionalGeneration, LlavaProcessor) from a local LLaVA dir."""
     from transformers import LlavaForConditionalGeneration, LlavaProcessor

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import torch
 
-from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K, build_prompt
+from vdgray.models.vdg.prompt import (
+    TEMPERATURE,
+    TOP_K,
+    build_prompt,
+    delta_of,
+    max_new_tokens_for,
+    response_format,
+)
 
 
 def generate_deltas(model, processor, references, targets, *, do_sample: bool = True,
                     temperature: float = TEMPERATURE, top_k: int = TOP_K,
-                    max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
-    """Delta texts for parallel lists of reference and target images (PIL or bytes)."""
+                    max_new_tokens: int | None = None) -> list[str]:
+    """Delta texts for parallel lists of reference and target images (PIL or bytes): the
+    model's responses, reduced to the delta its response format states."""
     from vdgray.data.images import decode_image
 
     if not references:
@@ -27,7 +35,8 @@ def generate_deltas(model, processor, references, targets, *, do_sample: bool = 
     batch = processor(images=images, text=[build_prompt()] * len(references), return_tensors="pt")
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
-    kwargs = {"do_sample": do_sample, "max_new_tokens": max_new_tokens}
+    fmt = response_format(model.config)
+    kwargs = {"do_sample": do_sample, "max_new_tokens": max_new_tokens_for(fmt, max_new_tokens)}
     if do_sample:
         kwargs.update(temperature=temperature, top_k=top_k)
     else:
@@ -35,14 +44,14 @@ def generate_deltas(model, processor, references, targets, *, do_sample: bool = 
     with torch.inference_mode():
         out = model.generate(**batch, **kwargs)
     new = out[:, batch["input_ids"].shape[1]:]
-    return [t.strip() for t in processor.batch_decode(new, skip_special_tokens=True)]
+    return [delta_of(t, fmt) for t in processor.batch_decode(new, skip_special_tokens=True)]
 
 
 class DeltaGenerator:
     """map_batches callable: {"reference_image", "target_image"} bytes -> adds "text"."""
 
     def __init__(self, model_uri: str, *, do_sample: bool = True, temperature: float = TEMPERATURE,
-                 top_k: int = TOP_K, max_new_tokens: int = MAX_NEW_TOKENS, seed: int = 0,
+                 top_k: int = TOP_K, max_new_tokens: int | None = None, seed: int = 0,
                  device: str | None = None):
         from vdgray.models.checkpoint import local_model_dir
         from vdgray.models.vdg.build import load_trained

@@ -19,6 +19,19 @@ TEMPERATURE = 0.2
 TOP_K = 50
 MAX_NEW_TOKENS = 32
 
+# What the model writes after "Response:". `delta` is the paper's: the change alone. `describe`
+# (synthetic world only) first describes each image, then states the change:
+# "before: <reference caption> after: <target caption> change: <delta>". A small
+# from-scratch LM cannot compare two grids of image tokens from a few hundred triplets, but it
+# can caption one image (align teaches that on free rendered data) and learn to diff two
+# captions from text alone (the world's language prior). Only the delta is ever stored.
+DELTA, DESCRIBE = "delta", "describe"
+RESPONSE_FORMATS = (DELTA, DESCRIBE)
+BEFORE, AFTER, CHANGE = "before:", "after:", "change:"
+RESPONSE_FORMAT_KEY = "vdg_response_format"  # in the VDG's config.json (absent: delta)
+# New tokens a describe response needs: two captions of up to ~24 words each, the change.
+DESCRIBE_MAX_NEW_TOKENS = 80
+
 # Renders [{"role": ..., "content": [{"type": "text", "text": ...} | {"type": "image"}]}] as the
 # parts joined by single spaces, an image part as the image placeholder. Roles carry no text,
 # so the rendering equals build_prompt() for chat_messages().
@@ -65,6 +78,40 @@ def caption_prompt(caption: str | None = None) -> str:
     return IMAGE_TOKEN if caption is None else f"{IMAGE_TOKEN} {caption.strip()}"
 
 
+def describe_images(reference_caption: str, target_caption: str) -> str:
+    """The first part of a `describe` response: both images described."""
+    return f"{BEFORE} {reference_caption.strip()} {AFTER} {target_caption.strip()}"
+
+
+def describe_response(reference_caption: str, target_caption: str, delta: str) -> str:
+    """The `describe` response: both images described, then the change."""
+    return f"{describe_images(reference_caption, target_caption)} {CHANGE} {delta.strip()}"
+
+
+def delta_of(response: str, response_format: str = DELTA) -> str:
+    """The delta a response states: the whole text (`delta`), or what follows the last
+    "change:" (`describe`; "" when the model never got there)."""
+    if response_format == DELTA:
+        return response.strip()
+    head, sep, tail = response.rpartition(CHANGE)
+    return tail.strip() if sep else ""
+
+
+def response_format(config) -> str:
+    """The response format a VDG's config records (`delta` when it records none)."""
+    fmt = getattr(config, RESPONSE_FORMAT_KEY, None) or DELTA
+    if fmt not in RESPONSE_FORMATS:
+        raise ValueError(f"{RESPONSE_FORMAT_KEY}: {fmt!r} is not one of {RESPONSE_FORMATS}")
+    return fmt
+
+
+def max_new_tokens_for(response_format_name: str, requested: int | None) -> int:
+    """New tokens to generate: as requested, else what the response format needs."""
+    if requested is not None:
+        return requested
+    return DESCRIBE_MAX_NEW_TOKENS if response_format_name == DESCRIBE else MAX_NEW_TOKENS
+
+
 def prompt_words() -> list[str]:
     """Texts a word-level tokenizer must cover so the prompt has no unknown words."""
-    return [SYSTEM, REFERENCE, TARGET, RESPONSE]
+    return [SYSTEM, REFERENCE, TARGET, RESPONSE, BEFORE, AFTER, CHANGE]

@@ -28,7 +28,13 @@ from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, UseGpu, resolved
 from vdgray.errors import ConfigError, DataFormatError, StorageError, VdgrayError, innermost
 from vdgray.layout import PAIRS_STAGE, TRIPLET_ID, TRIPLETS_STAGE
-from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
+from vdgray.models.vdg.prompt import (
+    DESCRIBE_MAX_NEW_TOKENS,
+    MAX_NEW_TOKENS,
+    TEMPERATURE,
+    TOP_K,
+    max_new_tokens_for,
+)
 from vdgray.runtime import RayConfig, ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 
@@ -47,7 +53,9 @@ class SamplingConfig(_Section):
     do_sample: bool = Field(True, description="Sample (true) or decode greedily (false).")
     temperature: float = Field(TEMPERATURE, gt=0.0, description="Sampling temperature.")
     top_k: int = Field(TOP_K, ge=1, description="Sample from the top-k tokens.")
-    max_new_tokens: int = Field(MAX_NEW_TOKENS, ge=1, le=512, description="Most new tokens per delta.")
+    max_new_tokens: int | None = Field(
+        None, ge=1, le=512, description="Most new tokens per response (null: what the model's "
+        f"response format needs: {MAX_NEW_TOKENS} for a delta, {DESCRIBE_MAX_NEW_TOKENS} for describe).")
     seed: int = Field(0, ge=0, description="Base seed; each micro-batch is seeded from it and its ids.")
 
 
@@ -294,6 +302,7 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: l
 def _vllm_stage(cfg: GenerateConfig, ds):
     """The Ray Data LLM processor: vLLM engines on GPUs, or on CPU bundles without them."""
     from vdgray.models.checkpoint import local_model_dir
+    from vdgray.models.vdg.build import saved_response_format
     from vdgray.stages.generate.vllm_backend import (
         RequestBuilder,
         build_vllm_processor,
@@ -311,6 +320,7 @@ def _vllm_stage(cfg: GenerateConfig, ds):
         keep_reference_image=cfg.filters.ranks_targets)
     processor = build_vllm_processor(
         str(local_model_dir(cfg.model)), plan, request, map_num_cpus=cfg.join_num_cpus,
+        response_format=saved_response_format(cfg.model),
         batch_size=cfg.batch_size, concurrency=cfg.concurrency,
         accelerator_type=v.accelerator_type, max_tasks_in_flight=v.max_tasks_in_flight)
     return processor(ds)
@@ -334,12 +344,15 @@ def run(cfg: GenerateConfig) -> dict:
     """Generate pseudo triplets from `cfg.pairs` into `cfg.output`; returns a summary."""
     import ray.data
 
+    from vdgray.models.vdg.build import saved_response_format
     from vdgray.stages.generate.committed import checkpoint_config, committed_ids
     from vdgray.stages.generate.join import plan_units, read_side_records
     from vdgray.stages.generate.transformers_backend import generator_id, read_model_manifest
 
     t0 = time.perf_counter()
     model_doc = read_model_manifest(cfg.model)
+    cfg.sampling.max_new_tokens = max_new_tokens_for(saved_response_format(cfg.model),
+                                                     cfg.sampling.max_new_tokens)
     generator = generator_id(cfg.model, model_doc, cfg.sampling_dict())
     pair_files = manifest.dataset_files(cfg.pairs, stage=PAIRS_STAGE)
     gallery_files = _gallery_files(cfg.gallery)

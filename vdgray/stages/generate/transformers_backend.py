@@ -22,7 +22,7 @@ import numpy as np
 
 from vdgray import manifest
 from vdgray.layout import TRIPLET_ID, VDG_MODEL_STAGE
-from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
+from vdgray.models.vdg.prompt import TEMPERATURE, TOP_K
 
 IMAGE_COLUMNS = ("reference_image", "target_image")
 
@@ -57,7 +57,7 @@ class TransformersGenerator:
 
     def __init__(self, model_uri: str, *, batch_size: int = 16, do_sample: bool = True,
                  temperature: float = TEMPERATURE, top_k: int = TOP_K,
-                 max_new_tokens: int = MAX_NEW_TOKENS, seed: int = 0, device: str | None = None,
+                 max_new_tokens: int | None = None, seed: int = 0, device: str | None = None,
                  num_threads: int | None = None, keep_reference_image: bool = False):
         import torch
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from vdgray.errors import ConfigError
 from vdgray.layout import PAIR_COLUMNS, TRIPLET_ID
-from vdgray.models.vdg.prompt import build_prompt
+from vdgray.models.vdg.prompt import DELTA, build_prompt, delta_of
 from vdgray.stages.generate.transformers_backend import batch_seed
 
 PASS_COLUMNS = (TRIPLET_ID, *PAIR_COLUMNS)
@@ -70,10 +70,11 @@ class RequestBuilder:
         return out
 
 
-def postprocess(row: dict) -> dict:
-    """Engine output row -> the generated-rows shape the filter stage expects."""
+def postprocess(row: dict, response_format: str = DELTA) -> dict:
+    """Engine output row -> the generated-rows shape the filter stage expects (the delta the
+    response states, as the transformers backend keeps it)."""
     out = {k: row[k] for k in (*PASS_COLUMNS, "reference_image") if k in row}
-    out["text"] = str(row.get("generated_text") or "").strip()
+    out["text"] = delta_of(str(row.get("generated_text") or ""), response_format)
     return out
 
 
@@ -157,11 +158,14 @@ def processor_config_kwargs(model_dir: str, plan: EnginePlan, *, batch_size: int
 
 
 def build_vllm_processor(model_dir: str, plan: EnginePlan, request: RequestBuilder, *,
-                         map_num_cpus: float, **config_kwargs):
+                         map_num_cpus: float, response_format: str = DELTA, **config_kwargs):
     """A Ray Data LLM processor (Dataset -> Dataset) generating deltas with vLLM."""
+    import functools
+
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
     config = vLLMEngineProcessorConfig(**processor_config_kwargs(model_dir, plan, **config_kwargs))
     light = {"num_cpus": float(map_num_cpus)}
-    return build_processor(config, preprocess=request, postprocess=postprocess,
+    post = functools.partial(postprocess, response_format=response_format)
+    return build_processor(config, preprocess=request, postprocess=post,
                            preprocess_map_kwargs=light, postprocess_map_kwargs=light)
