@@ -8,15 +8,17 @@ supervised cannot show the claim, whatever the VDG does.
 
 Each point of the grid (a YAML list, `experiments/claim_regime.yaml`) sets:
 - `human`: the first N human triplets of the world's train split;
-- `pseudo`: oracle triplets for the first M mined pairs (the pairs `generate` would take);
+- `pseudo`: oracle triplets for the first M mined pairs (the pairs `generate` would take),
+  mined with the point's encoder (`pairs`: a key of `--pairs`, default the `encoder` key);
 - `pseudo_ratio`: pseudo rows per human row in each step;
 - `train_backbone` (combiner: none | text | all), `encoder` (a key of `--encoder`);
 - `steps`: optimiser steps (epochs = steps x batch / human, so every point trains as long).
 A point meets the demo's bar when the oracle beats supervised by >= 3 R@1 and >= 8 R@10 in
 the mean, every seed positive on both, with supervised's R@1 seed std <= 1.5.
 
-    python experiments/claim_regime.py --world runs/regime/world --pairs runs/regime/pairs \
-        --encoder gallery=runs/regime/encoder --encoder shape=runs/regime/encoder-shape \
+    python experiments/claim_regime.py --world runs/regime/world \
+        --encoder gallery=runs/regime/encoder --pairs gallery=runs/regime/pairs \
+        --encoder shape=runs/regime/encoder-shape --pairs shape=runs/regime/pairs-shape \
         --grid experiments/claim_regime.yaml --out runs/regime/sweep
 
 Results go to `--out`: each point's cir-claim output, `regime.json` (every summary and the
@@ -36,8 +38,8 @@ from vdgray.layout import PAIRS_STAGE, TRIPLETS_STAGE
 
 BAR = {"recall@1": 3.0, "recall@10": 8.0}  # the oracle's mean gain the demo's regime needs
 MAX_SUP_STD = 1.5  # supervised's R@1 seed std there (a val split large enough to tell)
-POINT_KEYS = {"name", "human", "pseudo", "pseudo_ratio", "train_backbone", "encoder", "steps",
-              "batch_size", "lr"}
+POINT_KEYS = {"name", "human", "pseudo", "pseudo_ratio", "train_backbone", "encoder", "pairs",
+              "steps", "batch_size", "lr"}
 
 
 def load_grid(path: str) -> list[dict]:
@@ -52,11 +54,11 @@ def load_grid(path: str) -> list[dict]:
     return points
 
 
-def oracle_for(world: str, pairs: str, m: int, out: str) -> str:
+def oracle_for(world: str, pairs: str, key: str, m: int, out: str) -> str:
     """Oracle triplets for the first `m` mined pairs (file order, as generate's max_pairs)."""
     from vdgray.data.synthetic.oracle import write_oracle_triplets
 
-    uri = storage.join(out, f"oracle-{m}")
+    uri = storage.join(out, f"oracle-{key}-{m}")
     if not manifest.is_complete(uri, TRIPLETS_STAGE):
         table = manifest.read_dataset(pairs, PAIRS_STAGE, columns=["reference_id", "target_id"])
         write_oracle_triplets(world, table.slice(0, m), uri, inputs={"pairs": pairs})
@@ -157,7 +159,8 @@ def plot(rows: list[dict]) -> bytes:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--world", required=True, help="a synthetic world URI (with truth/)")
-    ap.add_argument("--pairs", required=True, help="mined pairs URI (the output of vdgray mine)")
+    ap.add_argument("--pairs", action="append", required=True, metavar="KEY=URI",
+                    help="mined pairs (the output of vdgray mine) the grid names by KEY")
     ap.add_argument("--gallery", default=None, help="gallery URI (default: the world's)")
     ap.add_argument("--encoder", action="append", required=True, metavar="KEY=URI",
                     help="a retriever backbone the grid names by KEY (repeatable)")
@@ -169,6 +172,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.encoder = dict(e.split("=", 1) for e in args.encoder)
+    args.pairs = dict(e.split("=", 1) for e in args.pairs)
     points = load_grid(args.grid)
     if args.only:
         keep = set(args.only.split(","))
@@ -179,7 +183,8 @@ def main(argv=None) -> dict:
     rows = []
     for i, p in enumerate(points, 1):
         print(f"claim-regime [{i}/{len(points)}] {p['name']}: {p}", flush=True)
-        oracle = oracle_for(args.world, args.pairs, int(p["pseudo"]), args.out)
+        key = p.get("pairs", p.get("encoder", "gallery"))
+        oracle = oracle_for(args.world, args.pairs[key], key, int(p["pseudo"]), args.out)
         counts = manifest.read_manifest(oracle, TRIPLETS_STAGE)["counts"]
         summary = claim(claim_config(p, args, oracle))
         summary = {k: summary[k] for k in ("seeds", "keys", "variants", "gap")}

@@ -108,8 +108,9 @@ def wiring(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
         return {"gallery": gallery, "model": encoder, "output": out}
     if stage == "mine":
         return {"embeddings": uri_of(cfg, "embed"), "output": out}
-    if stage == "vdg-assemble":
-        return {"vision": encoder, "world": world, "output": out}
+    if stage == "vdg-assemble":  # a fresh world LM's tokenizer reads the world's texts
+        given_lm = (cfg.settings.get(stage) or {}).get("lm")
+        return {"vision": encoder, "output": out, **({} if given_lm else {"world": world})}
     if stage in VDG_CHAIN:  # lm / align / instruct
         cirr = {"cirr": human} if cfg.human_format == "cirr" else {}
         return {**fixed, "model": _vdg_input(cfg, stage), "world": world, "output": out, **cirr}

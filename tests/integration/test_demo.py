@@ -11,12 +11,23 @@ from helpers.paths import BIN, ROOT
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.mark.timeout(2400)  # ~10 min alone on 2 CPUs; the run-level limit (900 s) is too tight under load
-def test_tiny_demo_runs_every_stage_then_resumes(tmp_path):
-    out = tmp_path / "demo"
-    cmd = [str(BIN / "vdgray"), "demo", "--size", "tiny", "--num-cpus", "2", "--output", str(out)]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+def _demo_cmd(out):
+    return [str(BIN / "vdgray"), "demo", "--size", "tiny", "--num-cpus", "2", "--output", str(out)]
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory):
+    """`vdgray demo --size tiny`, run once: (output root, the finished process)."""
+    out = tmp_path_factory.mktemp("tiny") / "demo"
+    first = subprocess.run(_demo_cmd(out), capture_output=True, text=True, timeout=1500)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    return out, first
+
+
+@pytest.mark.timeout(2400)  # ~10 min alone on 2 CPUs; the run-level limit (900 s) is too tight under load
+def test_tiny_demo_runs_every_stage_then_resumes(tiny_demo):
+    out, first = tiny_demo
+    cmd = _demo_cmd(out)
     assert "pipeline finished" in first.stdout
     world = json.loads((out / "world" / "_manifest.json").read_text())
     assert world["stage"] == "synth" and world["counts"]["gallery"] == 240
@@ -67,6 +78,37 @@ def _assert_speaks_in_its_own_voice(output: str) -> None:
     assert doubled == [], doubled  # Ray Train's print patch printed every epoch line twice
     for stage in ("synth", "train-encoder", "generate", "serve-check"):
         assert any(re.match(rf"\[\d+/\d+\] {stage}: done in ", ln) for ln in lines), stage
+
+
+@pytest.mark.timeout(1500)
+def test_vdg_levers_experiment_on_the_tiny_demo(tiny_demo, tmp_path):
+    """experiments/vdg_levers.py, as a user runs it, on the tiny demo's world and pairs: each
+    recipe runs the VDG chain, generate and cir-claim, sharing supervised and oracle runs."""
+    import sys
+
+    base, _ = tiny_demo
+    recipes = tmp_path / "recipes.yaml"
+    recipes.write_text("- name: describe\n  settings:\n"
+                       "    vdg-align: {response: describe, prior_texts: 64, rendered_pairs: 16}\n"
+                       "    vdg-instruct: {response: describe, max_length: 512}\n")
+    out = tmp_path / "levers"
+    r = subprocess.run([sys.executable, str(ROOT / "experiments" / "vdg_levers.py"), "--base",
+                        str(base), "--recipes", str(recipes), "--out", str(out), "--preset",
+                        "tiny", "--seeds", "0", "--num-cpus", "2"],
+                       capture_output=True, text=True, timeout=1400)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    doc = json.loads((out / "levers.json").read_text())
+    (row,) = doc["rows"]
+    assert row["recipe"]["name"] == "describe"
+    assert list(row["claim"]["variants"]) == ["supervised", "semi-supervised", "oracle"]
+    cfg = json.loads((out / "describe" / "vdg" / "export" / "config.json").read_text())
+    assert cfg["vdg_response_format"] == "describe"
+    # the world, encoder and pairs are the base's; the supervised runs are the shared ones
+    assert (out / "describe" / "pairs").resolve() == (base / "pairs").resolve()
+    assert (out / "describe" / "claim" / "supervised-seed0").resolve() == (
+        out / "_shared" / "supervised-seed0").resolve()
+    assert "| describe |" in (out / "levers.md").read_text()
+    assert (out / "levers.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_demo_to_a_missing_bucket_is_one_line(s3_server):

@@ -110,7 +110,7 @@ COMMAND_TABLE: tuple[Command, ...] = (
     Command("compare-eval", "vdgray.eval.cir_compare:command",
             "Side-by-side table and bar chart of several eval outputs."),
     Command("cir-claim", "vdgray.stages.cir_claim:command",
-            "Supervised vs semi-supervised retriever over seeds (mean ± std, bar chart)."),
+            "Supervised vs semi-supervised vs oracle retriever over seeds (gaps, share, chart)."),
     Command("demo", "vdgray.demo:command", "Run the whole pipeline on the built-in synthetic world."),
     Command("submit", "vdgray.submit:command",
             "Submit a stage or the whole pipeline as a Ray job to a running cluster."),

@@ -28,7 +28,7 @@ class AssembleConfig(StageConfig):
 
     vision: str = Field(..., description="Vision tower: encoder name (tiny-clip) or CLIP dir/URI.")
     output: Uri = Field(..., description="Where the VDG dir goes (local or s3://).")
-    lm: Uri | None = Field(None, description="Causal LM dir/URI; None: a fresh Llama for the world.")
+    lm: Uri | None = Field(None, description="Causal LM dir/URI, or world-lm (the world LM shipped with vdgray: a small Llama pretrained on the world's language prior, train/world_lm.py); None: a fresh Llama for the world.")
     world: Uri | None = Field(None, description="World URI whose texts build the fresh LM's tokenizer.")
     lm_hidden: int = Field(256, ge=8, description="Fresh Llama: hidden size.")
     lm_layers: int = Field(4, ge=1, description="Fresh Llama: layers.")
@@ -51,12 +51,25 @@ class AssembleConfig(StageConfig):
         return self
 
 
+def lm_dir(lm: str):
+    """The local dir of a causal LM: the shipped world LM by name, else a dir/URI."""
+    from vdgray.models.checkpoint import local_model_dir
+    from vdgray.train.world_lm import WORLD_LM, shipped_dir
+
+    if lm == WORLD_LM:
+        path = shipped_dir()
+        if not (path / "config.json").is_file():
+            raise StorageError(f"lm: {WORLD_LM} is not in this install ({path}); rebuild it with "
+                               "python -m vdgray.train.world_lm --out " + str(path))
+        return path
+    return local_model_dir(lm)
+
+
 def build(cfg: AssembleConfig):
     """(model, processor) assembled as configured."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
-    from vdgray.models.checkpoint import local_model_dir
     from vdgray.models.registry import load_encoder
     from vdgray.models.vdg.build import assemble, llama_config, make_processor, world_tokenizer
 
@@ -72,9 +85,9 @@ def build(cfg: AssembleConfig):
             len(tok), tok, hidden=cfg.lm_hidden, layers=cfg.lm_layers, heads=cfg.lm_heads,
             intermediate=cfg.lm_intermediate, max_positions=cfg.max_positions))
     else:
-        path = local_model_dir(cfg.lm)
+        path = lm_dir(cfg.lm)
         tok = AutoTokenizer.from_pretrained(path)
-        lm = AutoModelForCausalLM.from_pretrained(path)
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model = assemble(enc.model, lm, tok, vision_feature_layer=cfg.vision_feature_layer,
                      seed=cfg.seed)
     proc = make_processor(enc.processor, tok, enc.model.config.vision_config.patch_size)

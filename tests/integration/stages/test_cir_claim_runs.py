@@ -79,7 +79,7 @@ def test_regime_experiment_writes_its_table_plot_and_verdicts(world, tmp_path):
     out = tmp_path / "sweep"
     script = ROOT / "experiments" / "claim_regime.py"
     subprocess.run([sys.executable, str(script), "--world", world["world"], "--pairs",
-                    world["pairs"], "--encoder", "gallery=tiny-clip", "--grid", str(grid),
+                    f"gallery={world['pairs']}", "--encoder", "gallery=tiny-clip", "--grid", str(grid),
                     "--out", str(out), "--seeds", "0", "--num-cpus", "2"], check=True,
                    timeout=900)
     doc = json.loads((out / "regime.json").read_text())

@@ -107,3 +107,36 @@ def test_text_oracle_experiment_learns_and_writes_its_evaluations(tiny_world, tm
     for e in evals:
         assert 0.0 <= e["exact_match"] <= 1.0 and 0.0 <= e["unparsed"] <= 1.0
         assert e["samples"] and all(set(s) == {"generated", "human"} for s in e["samples"])
+
+
+def test_describe_vdg_trains_on_its_priors_and_generates_only_the_change(tiny_world):
+    """response describe: align adds the world priors (text-only caption-caption-change texts,
+    rendered image pairs described in the two-image frame), instruct learns the described
+    human triplets, the saved config records the format, and generation keeps the change."""
+    import json
+
+    from vdgray.models.vdg.build import load_trained
+    from vdgray.models.vdg.generate import generate_deltas
+    from vdgray.models.vdg.prompt import RESPONSE_FORMAT_KEY
+    from vdgray.stages.train_vdg import run
+
+    root, world, m0 = tiny_world
+    align, instruct = str(root / "d-align"), str(root / "d-instruct")
+    s = run(_cfg(stage="align", model=m0, output=align, world=world, response="describe",
+                 prior_texts=12, rendered_pairs=6, unfreeze_lm=True, epochs=2))
+    assert s["examples"] == 16 + 12 + 6  # gallery captions + prior texts + rendered pairs
+    s = run(_cfg(stage="instruct", model=align, output=instruct, world=world,
+                 response="describe", lora={"r": 4, "alpha": 8}, epochs=3, batch_size=2,
+                 unfreeze_lm=True, max_length=400))
+    assert s["loss"] < s["first_epoch_loss"] and s["val_loss"] > 0
+    cfg = json.loads((root / "d-instruct" / "config.json").read_text())
+    assert cfg[RESPONSE_FORMAT_KEY] == "describe"
+    model, proc = load_trained(instruct)
+    from vdgray.data.cirr import load_cirr
+    from vdgray.layout import cirr_root
+
+    split = load_cirr(cirr_root(world), "val")
+    qs = split.queries[:2]
+    texts = generate_deltas(model, proc, [split.read_image(q.reference) for q in qs],
+                            [split.read_image(q.target) for q in qs], do_sample=False)
+    assert len(texts) == 2 and all("before:" not in t and "after:" not in t for t in texts)

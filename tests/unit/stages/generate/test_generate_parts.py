@@ -228,6 +228,10 @@ def test_vllm_request_is_the_shared_prompt_with_both_images_in_order():
                    "text": "make it red"}
     kept = RequestBuilder(sampling_params(0.2, 50, 32, True), seed=3, keep_reference_image=True)(row)
     assert postprocess({**kept, "generated_text": "x"})["reference_image"] == row["reference_image"]
+    # a describe VDG's response keeps only its change, as with the transformers backend
+    described = {**req, "generated_text": "before: a red circle after: a blue circle change: make it blue"}
+    assert postprocess(described, response_format="describe")["text"] == "make it blue"
+    assert postprocess({**req, "generated_text": "before: a red"}, "describe")["text"] == ""
 
 
 def test_vllm_sampling_is_seeded_per_row_from_its_triplet_id():
