@@ -36,6 +36,9 @@ MANIFEST_STAGES = (SYNTH_STAGE, GALLERY_STAGE, CAPTIONS_STAGE, CIRR_STAGE, TRUTH
                    VDG_EVAL_STAGE, TRIPLETS_STAGE, CIR_MODEL_STAGE, EVAL_STAGE, CLAIM_STAGE,
                    INDEX_STAGE)
 
+# --- models shipped inside the package (vdgray/assets/<name>) -------------------------------
+WORLD_LM = "world-lm"  # the world LM (train/world_lm.py); `vdg assemble --set lm=world-lm`
+
 # --- the synthetic world W ----------------------------------------------------------------
 GALLERY = "gallery"  # aux unlabeled gallery: Parquet shards (GALLERY_SCHEMA)
 CAPTIONS = "captions"  # the gallery's captions: Parquet shards (CAPTIONS_SCHEMA)

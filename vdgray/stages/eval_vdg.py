@@ -33,7 +33,7 @@ from vdgray.layout import (
     cirr_root,
     world_part,
 )
-from vdgray.models.vdg.prompt import MAX_NEW_TOKENS, TEMPERATURE, TOP_K
+from vdgray.models.vdg.prompt import DESCRIBE, MAX_NEW_TOKENS, TEMPERATURE, TOP_K
 from vdgray.stage_options import build_config, config_options
 
 TRUE_PAIR = "true pair"
@@ -90,6 +90,43 @@ def _truth(world: str, split: str):
     return out
 
 
+def _captions(world: str) -> dict[str, str]:
+    t = storage.read_parquet([storage.join(world_part(world, TRUTH), TRUTH_IMAGES)],
+                             columns=["name", "caption"])
+    return dict(zip(t.column("name").to_pylist(), t.column("caption").to_pylist(), strict=True))
+
+
+def describe_scores(responses: list[str], queries, captions: dict[str, str],
+                    exact: list[bool]) -> dict:
+    """How a describe VDG's errors split into reading and comparing: how often it describes
+    the reference / the target exactly (its caption), and its exact-change rate when both
+    descriptions are right vs when one is wrong."""
+    from vdgray.data.synthetic.language import normalise
+    from vdgray.models.vdg.prompt import AFTER, BEFORE, CHANGE
+
+    def parts(r: str) -> tuple[str, str]:
+        head = r.rpartition(CHANGE)[0] if CHANGE in r else r
+        before, _, after = head.partition(AFTER)
+        return normalise(before.replace(BEFORE, "", 1)), normalise(after)
+
+    ref_ok, tgt_ok = [], []
+    for r, q in zip(responses, queries, strict=True):
+        b, a = parts(r)
+        ref_ok.append(b == normalise(captions[q.reference]))
+        tgt_ok.append(a == normalise(captions[q.target]))
+    both = [x and y for x, y in zip(ref_ok, tgt_ok, strict=True)]
+
+    def rate(mask: list[bool]) -> float | None:
+        hits = [e for e, m in zip(exact, mask, strict=True) if m]
+        return sum(hits) / len(hits) if hits else None
+    n = len(responses) or 1
+    return {"reference_described": sum(ref_ok) / n, "target_described": sum(tgt_ok) / n,
+            "both_described": sum(both) / n,
+            "exact_when_both_described": rate(both),
+            "exact_otherwise": rate([not b for b in both]),
+            "stated_a_change": sum(CHANGE in r for r in responses) / n}
+
+
 def format_table(results: dict) -> str:
     """The human-readable summary table."""
     lines = [f"{'metric':<28}{'value':>10}", "-" * 38,
@@ -102,6 +139,8 @@ def format_table(results: dict) -> str:
             label = f"exact match ({n} chg, n={d['count_by_changes'][n]})"
             lines.append(f"{label:<28}{v:>10.4f}")
         lines.append(f"{'unparsed fraction':<28}{d['unparsed_fraction']:>10.4f}")
+        for k, v in (results.get("describe") or {}).items():
+            lines.append(f"{k.replace('_', ' '):<28}{'-' if v is None else f'{v:.4f}':>10}")
         lines.append(f"{'attribute':<14}{'precision':>12}{'recall':>12}")
         for a, s in d["per_attribute"].items():
             p = "-" if s["precision"] is None else f"{s['precision']:.3f}"
@@ -148,9 +187,11 @@ def _chart(results: dict) -> bytes:
 
 
 def _generate(gen, split, queries, batch_size: int,
-              inputs: dict[str, tuple[str, str]]) -> dict[str, list[str]]:
+              inputs: dict[str, tuple[str, str]], responses: list | None = None
+              ) -> dict[str, list[str]]:
     """One delta per query for each named input (which query images fill the reference and
-    target slots). Each batch's images are read once and shared by every input."""
+    target slots). Each batch's images are read once and shared by every input; `responses`
+    collects the whole responses to the true pairs."""
     texts: dict[str, list[str]] = {name: [] for name in inputs}
     for i in range(0, len(queries), batch_size):
         qs = queries[i:i + batch_size]
@@ -159,6 +200,8 @@ def _generate(gen, split, queries, batch_size: int,
         for name, (first, second) in inputs.items():
             out = gen({"reference_image": images[first], "target_image": images[second]})
             texts[name] += out["text"]
+            if responses is not None and name == TRUE_PAIR:
+                responses += out["response"]
         click.echo(f"eval-vdg: {i + len(qs)}/{len(queries)} pairs generated "
                    f"({len(inputs)} image inputs each)", err=True)
     return texts
@@ -194,16 +237,22 @@ def run(cfg: EvalVdgConfig) -> dict:
     queries = split.queries[:cfg.limit] if cfg.limit else split.queries
     truth = _truth(cfg.world, cfg.split) if cfg.world else None
     gen = DeltaGenerator(cfg.model, do_sample=cfg.do_sample, temperature=cfg.temperature,
-                         top_k=cfg.top_k, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
+                         top_k=cfg.top_k, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+                         keep_response=True)
     inputs = {TRUE_PAIR: ("reference", "target"), **(CONTROLS if cfg.controls else {})}
-    generated = _generate(gen, split, queries, cfg.batch_size, inputs)
+    responses: list[str] = []
+    generated = _generate(gen, split, queries, cfg.batch_size, inputs, responses)
     texts = generated.pop(TRUE_PAIR)
     scores, pred = _score(texts, queries, truth)
-    results: dict = {"queries": len(queries), **scores, "model": cfg.model, "split": cfg.split}
+    results: dict = {"queries": len(queries), **scores, "model": cfg.model, "split": cfg.split,
+                     "response_format": gen.format}
+    if gen.format == DESCRIBE and truth is not None:
+        exact = [p == truth[q.pairid][0] for p, q in zip(pred, queries, strict=True)]
+        results["describe"] = describe_scores(responses, queries, _captions(cfg.world), exact)
     columns = {"pairid": [q.pairid for q in queries],
                "reference_id": [q.reference for q in queries],
                "target_id": [q.target for q in queries], "text": texts,
-               "human": [q.caption for q in queries],
+               "human": [q.caption for q in queries], "response": responses,
                "parsed": [json.dumps(sorted([list(c) for c in p], key=str)) for p in pred]
                if truth is not None else [""] * len(queries)}
     if cfg.controls:

@@ -82,9 +82,10 @@ class TrainVdgConfig(TrainRunConfig):
         "delta", description="What the VDG writes: delta (the paper's) or describe (synthetic "
         "world only: 'before: <caption> after: <caption> change: <delta>'; generate keeps the "
         "delta). Set it on align (its priors take that form) and instruct alike.")
-    prior_texts: int = Field(0, ge=0, description="align, describe: this many text-only "
-                             "(caption, caption, change) examples of fresh world scenes: the "
-                             "world LM's language prior (data/synthetic/prior.py).")
+    prior_texts: int = Field(0, ge=0, description="align/instruct, describe: this many text-only "
+                             "(caption, caption, change) examples of fresh world scenes in the "
+                             "batches: the world LM's language prior (data/synthetic/prior.py), "
+                             "learnt or rehearsed.")
     rendered_pairs: int = Field(0, ge=0, description="align, describe: this many freshly rendered "
                                 "image pairs described in the two-image frame (more stage-1 "
                                 "data; never a delta).")
@@ -106,9 +107,11 @@ class TrainVdgConfig(TrainRunConfig):
             raise ValueError(f"world: required for stage {self.stage}")
         if self.text_mix and self.stage != "align":
             raise ValueError(f"text_mix: only stage align mixes text in, not {self.stage}")
-        for key in ("prior_texts", "rendered_pairs"):
-            if getattr(self, key) and (self.stage != "align" or self.response != "describe"):
-                raise ValueError(f"{key}: only stage align with response describe uses it")
+        if self.rendered_pairs and (self.stage != "align" or self.response != "describe"):
+            raise ValueError("rendered_pairs: only stage align with response describe uses it")
+        if self.prior_texts and (self.stage == "lm" or self.response != "describe"):
+            raise ValueError("prior_texts: only stages align and instruct with response "
+                             "describe use it")
         if self.response == "describe" and not self.world:
             raise ValueError("world: response describe needs a synthetic world (the captions "
                              "of the human triplets' images)")

@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 
 import click
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import StorageError
-from vdgray.layout import VDG_MODEL_STAGE
+from vdgray.layout import VDG_MODEL_STAGE, WORLD_LM
 from vdgray.stage_options import build_config, config_options
 
 
@@ -28,7 +28,7 @@ class AssembleConfig(StageConfig):
 
     vision: str = Field(..., description="Vision tower: encoder name (tiny-clip) or CLIP dir/URI.")
     output: Uri = Field(..., description="Where the VDG dir goes (local or s3://).")
-    lm: Uri | None = Field(None, description="Causal LM dir/URI, or world-lm (the world LM shipped with vdgray: a small Llama pretrained on the world's language prior, train/world_lm.py); None: a fresh Llama for the world.")
+    lm: str | None = Field(None, description="Causal LM dir/URI, or world-lm (the world LM shipped with vdgray: a small Llama pretrained on the world's language prior, train/world_lm.py); None: a fresh Llama for the world.")
     world: Uri | None = Field(None, description="World URI whose texts build the fresh LM's tokenizer.")
     lm_hidden: int = Field(256, ge=8, description="Fresh Llama: hidden size.")
     lm_layers: int = Field(4, ge=1, description="Fresh Llama: layers.")
@@ -39,6 +39,11 @@ class AssembleConfig(StageConfig):
     seed: int = Field(0, ge=0, description="Seed of the fresh projector and LM.")
     overwrite: bool = Field(False, description="Replace a finished model at `output`.")
 
+
+    @field_validator("lm")
+    @classmethod
+    def _lm(cls, value: str | None) -> str | None:
+        return value if value in (None, WORLD_LM) else TypeAdapter(Uri).validate_python(value)
 
     @model_validator(mode="after")
     def _check(self):
@@ -54,7 +59,7 @@ class AssembleConfig(StageConfig):
 def lm_dir(lm: str):
     """The local dir of a causal LM: the shipped world LM by name, else a dir/URI."""
     from vdgray.models.checkpoint import local_model_dir
-    from vdgray.train.world_lm import WORLD_LM, shipped_dir
+    from vdgray.train.world_lm import shipped_dir
 
     if lm == WORLD_LM:
         path = shipped_dir()

@@ -61,8 +61,9 @@ def stage_examples(config: dict, model, processor):
                                  config["max_length"])
             ex = D.concat(ex, text, [])
         ex = D.concat(ex, *prior_parts(config, tok, n_img))
-    else:
+    else:  # instruct: the human triplets (+ the language prior rehearsed as text)
         ex = split_examples(config, config["split"], limit, tok, n_img)
+        ex = D.concat(ex, *prior_parts({**config, "rendered_pairs": 0}, tok, n_img))
     return ex, pixel_values(processor, ex.image_bytes)
 
 

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-WORLD_LM = "world-lm"  # the name `vdg assemble` resolves to the shipped checkpoint
+from vdgray.layout import WORLD_LM
+
 PRETRAIN_WORLD = {"seed": 20_240_415, "two_object_prob": 0.3, "two_change_prob": 0.3}
 SIZES = {"hidden": 256, "layers": 4, "heads": 4}  # 4 heads of 64: vLLM's CPU attention serves it
 

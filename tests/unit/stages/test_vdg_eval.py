@@ -57,12 +57,15 @@ def test_controls_put_the_right_images_in_each_slot(tiny_model_dir, tmp_path, mo
     seen: list[tuple[bytes, bytes]] = []
 
     class Recorder:
+        format = "delta"
+
         def __init__(self, *args, **kwargs):
             pass
 
         def __call__(self, batch):
             seen.extend(zip(batch["reference_image"], batch["target_image"], strict=True))
-            return {**batch, "text": ["make it red"] * len(batch["reference_image"])}
+            texts = ["make it red"] * len(batch["reference_image"])
+            return {**batch, "text": texts, "response": texts}
 
     monkeypatch.setattr(generate, "DeltaGenerator", Recorder)
     res = vdg.run(vdg.EvalVdgConfig(model=tiny_model_dir, cirr=CIRR, output=str(tmp_path / "e"),
@@ -112,3 +115,18 @@ def test_greedy_eval_is_deterministic(tiny_model_dir, tmp_path):
     tb = storage.read_parquet([str(tmp_path / "b" / "predictions.parquet")]).column("text")
     assert a["queries"] == b["queries"] == 2 and ta.to_pylist() == tb.to_pylist()
     assert a["rouge_l"] == b["rouge_l"]
+
+
+def test_describe_scores_split_errors_into_reading_and_comparing():
+    from types import SimpleNamespace
+
+    from vdgray.stages.eval_vdg import describe_scores
+
+    qs = [SimpleNamespace(reference="r1", target="t1"), SimpleNamespace(reference="r2", target="t2")]
+    caps = {"r1": "a red circle", "t1": "a blue circle", "r2": "a red star", "t2": "a red square"}
+    responses = ["before: a red circle after: a blue circle change: make it blue",
+                 "before: a red star after: a red circle change: make it a circle"]
+    s = describe_scores(responses, qs, caps, exact=[True, False])
+    assert s["reference_described"] == 1.0 and s["target_described"] == 0.5
+    assert s["both_described"] == 0.5 and s["stated_a_change"] == 1.0
+    assert s["exact_when_both_described"] == 1.0 and s["exact_otherwise"] == 0.0

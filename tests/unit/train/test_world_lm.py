@@ -3,10 +3,9 @@
 
 import json
 
-import pytest
-
+from vdgray.layout import WORLD_LM
 from vdgray.stages.vdg_assemble import AssembleConfig, build, lm_dir
-from vdgray.train.world_lm import WORLD_LM, examples, main, shipped_dir
+from vdgray.train.world_lm import examples, main, shipped_dir
 
 
 def test_examples_learn_the_change_and_its_end_only():
@@ -37,9 +36,9 @@ def test_a_trained_world_lm_assembles_under_a_vision_tower(tmp_path):
     assert proc.tokenizer.unk_token_id not in ids
 
 
-@pytest.mark.skipif(not (shipped_dir() / "config.json").is_file(),
-                    reason="the shipped world LM is not built in this checkout")
 def test_the_shipped_world_lm_resolves_by_name():
+    assert AssembleConfig(vision="tiny-clip", lm=WORLD_LM, output="/o").lm == WORLD_LM
     path = lm_dir(WORLD_LM)
+    assert path == shipped_dir()
     meta = json.loads((path / "world_lm.json").read_text())
     assert meta["config"]["texts"] >= 100_000 and meta["history"][-1]["exact_match"] > 0.3

@@ -22,9 +22,9 @@ from vdgray.models.vdg.prompt import (
 
 def generate_deltas(model, processor, references, targets, *, do_sample: bool = True,
                     temperature: float = TEMPERATURE, top_k: int = TOP_K,
-                    max_new_tokens: int | None = None) -> list[str]:
+                    max_new_tokens: int | None = None, raw: bool = False) -> list[str]:
     """Delta texts for parallel lists of reference and target images (PIL or bytes): the
-    model's responses, reduced to the delta its response format states."""
+    model's responses, reduced to the delta its response format states (`raw`: whole)."""
     from vdgray.data.images import decode_image
 
     if not references:
@@ -44,15 +44,17 @@ def generate_deltas(model, processor, references, targets, *, do_sample: bool = 
     with torch.inference_mode():
         out = model.generate(**batch, **kwargs)
     new = out[:, batch["input_ids"].shape[1]:]
-    return [delta_of(t, fmt) for t in processor.batch_decode(new, skip_special_tokens=True)]
+    texts = processor.batch_decode(new, skip_special_tokens=True)
+    return [t.strip() if raw else delta_of(t, fmt) for t in texts]
 
 
 class DeltaGenerator:
-    """map_batches callable: {"reference_image", "target_image"} bytes -> adds "text"."""
+    """map_batches callable: {"reference_image", "target_image"} bytes -> adds "text" (the
+    delta) and, with `keep_response`, "response" (all the model wrote)."""
 
     def __init__(self, model_uri: str, *, do_sample: bool = True, temperature: float = TEMPERATURE,
                  top_k: int = TOP_K, max_new_tokens: int | None = None, seed: int = 0,
-                 device: str | None = None):
+                 device: str | None = None, keep_response: bool = False):
         from vdgray.models.checkpoint import local_model_dir
         from vdgray.models.vdg.build import load_trained
 
@@ -60,9 +62,14 @@ class DeltaGenerator:
         self.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.kwargs = {"do_sample": do_sample, "temperature": temperature, "top_k": top_k,
                        "max_new_tokens": max_new_tokens}
+        self.keep_response = keep_response
+        self.format = response_format(self.model.config)
         torch.manual_seed(seed)
 
     def __call__(self, batch: dict) -> dict:
-        texts = generate_deltas(self.model, self.processor, list(batch["reference_image"]),
-                                list(batch["target_image"]), **self.kwargs)
-        return {**batch, "text": texts}
+        responses = generate_deltas(self.model, self.processor, list(batch["reference_image"]),
+                                    list(batch["target_image"]), raw=True, **self.kwargs)
+        out = {**batch, "text": [delta_of(r, self.format) for r in responses]}
+        if self.keep_response:
+            out["response"] = responses
+        return out
