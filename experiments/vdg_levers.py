@@ -27,6 +27,7 @@ import yaml
 
 from vdgray import manifest, storage
 from vdgray.config import deep_merge
+from vdgray.errors import VdgrayError
 from vdgray.layout import CLAIM_STAGE, PAIRS_STAGE, TRIPLETS_STAGE
 
 SHARED = ("synth", "train-encoder", "embed", "mine")  # taken from --base, never re-run
@@ -109,17 +110,26 @@ def recipe_config(recipe: dict, args, oracle: str):
                           settings=settings, ray={"num_cpus": args.num_cpus})
 
 
-def row(recipe: dict, root: Path) -> dict:
-    """What one recipe measured: delta quality, triplets kept, and the claim summary."""
-    vdg = manifest.read_manifest(str(root / "vdg" / "eval"))["results"]
-    trip = manifest.read_manifest(str(root / "triplets"), TRIPLETS_STAGE)["counts"]
-    claim = manifest.read_manifest(str(root / "claim"), CLAIM_STAGE)["summary"]
+def row(recipe: dict, root: Path, error: str | None = None) -> dict:
+    """What one recipe measured: delta quality, triplets kept, and the claim summary; a recipe
+    whose pipeline stopped (e.g. its VDG kept no triplets) keeps what it reached and why."""
+    def finished(sub: str, stage: str | None = None) -> dict | None:
+        uri = str(root / sub)
+        return manifest.read_manifest(uri, stage) if manifest.is_complete(uri, stage) else None
+
+    vdg_eval, trip, claim = (finished("vdg/eval"), finished("triplets", TRIPLETS_STAGE),
+                             finished("claim", CLAIM_STAGE))
+    out = {"recipe": recipe, "triplets": (trip or {}).get("counts", {}),
+           "claim": (claim or {}).get("summary"), **({"error": error} if error else {})}
+    if vdg_eval is None:
+        return {**out, "vdg": None, "image_gain": {}}
+    vdg = vdg_eval["results"]
     delta = vdg.get("delta") or {}
-    return {"recipe": recipe, "vdg": {"bleu4": vdg["bleu4"], "rouge_l": vdg["rouge_l"],
+    return {**out, "vdg": {"bleu4": vdg["bleu4"], "rouge_l": vdg["rouge_l"],
                                       "exact_match": delta.get("exact_match"),
                                       "exact_by_changes": delta.get("exact_match_by_changes"),
                                       "unparsed": delta.get("unparsed_fraction")},
-            "image_gain": vdg.get("image_gain", {}), "triplets": trip, "claim": claim}
+            "image_gain": vdg.get("image_gain", {})}
 
 
 def table(rows: list[dict]) -> str:
@@ -133,7 +143,14 @@ def table(rows: list[dict]) -> str:
         return "n/a" if s is None else f"{100 * s:.0f}%"
 
     for r in rows:
-        c = r["claim"]
+        c, v = r["claim"], r["vdg"] or {}
+        if c is None:
+            exact, bleu = v.get("exact_match"), v.get("bleu4")
+            why = r.get("error", "?").splitlines()[0].replace("|", "/")
+            lines.append(f"| {r['recipe']['name']} | {'' if exact is None else f'{exact:.3f}'} "
+                         f"| {'' if bleu is None else f'{bleu:.3f}'} "
+                         f"| {r['triplets'].get('triplets', '')} | stopped: {why} | | | | | |")
+            continue
         semi, gap, share = (c["variants"]["semi-supervised"], c["gap"]["semi-supervised"],
                             c.get("share", {}))
         exact = r["vdg"]["exact_match"]
@@ -145,8 +162,9 @@ def table(rows: list[dict]) -> str:
             f"| {gap['recall@1']['mean']:+.2f} ({gap['recall@1']['wins']}/{len(c['seeds'])}) "
             f"| {gap['recall@10']['mean']:+.2f} ({gap['recall@10']['wins']}/{len(c['seeds'])}) "
             f"| {pct(share, 'recall@1')} | {pct(share, 'recall@10')} |")
-    if rows:
-        c = rows[0]["claim"]
+    measured = [r for r in rows if r["claim"]]
+    if measured:
+        c = measured[0]["claim"]
         sup, ora = c["variants"]["supervised"], c["variants"]["oracle"]
         lines.append(f"\nsupervised R@1 {sup['recall@1']['mean']:.2f} ± {sup['recall@1']['std']:.2f}, "
                      f"R@10 {sup['recall@10']['mean']:.2f} ± {sup['recall@10']['std']:.2f}; "
@@ -157,9 +175,10 @@ def table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict]) -> bytes:
-    """R@1 and R@10 per recipe beside supervised and the oracle."""
+    """R@1 and R@10 per measured recipe beside supervised and the oracle."""
     from vdgray.eval.plots import bar_chart_png
 
+    rows = [r for r in rows if r["claim"]]
     c0 = rows[0]["claim"]
     labels = ["supervised"] + [r["recipe"]["name"] for r in rows] + ["oracle"]
     variants = ([c0["variants"]["supervised"]] + [r["claim"]["variants"]["semi-supervised"]
@@ -197,12 +216,18 @@ def main(argv=None) -> dict:
         shared_runs(out, root, args.seeds)
         max_pairs = recipe_settings(recipe, args.preset)[1].get("generate", {}).get("max_pairs")
         oracle = shared_oracle(args.base, out, max_pairs or 10**9)
-        run_pipeline(recipe_config(recipe, args, oracle))
+        try:
+            run_pipeline(recipe_config(recipe, args, oracle))
+        except VdgrayError as e:  # one recipe's failure is its result; the others still run
+            print(f"vdg-levers: {recipe['name']} stopped: {e}", flush=True)
+            rows.append(row(recipe, root, error=str(e)))
+            continue
         rows.append(row(recipe, root))
         print(format_table(rows[-1]["claim"]), flush=True)
     md = table(rows)
     storage.write_text(str(out / "levers.md"), md + "\n")
-    storage.write_bytes(str(out / "levers.png"), plot(rows))
+    if any(r["claim"] for r in rows):
+        storage.write_bytes(str(out / "levers.png"), plot(rows))
     doc = {"seeds": args.seeds, "rows": rows}
     storage.write_json(str(out / "levers.json"), doc)
     print(md)

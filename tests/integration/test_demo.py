@@ -88,9 +88,9 @@ def test_vdg_levers_experiment_on_the_tiny_demo(tiny_demo, tmp_path):
 
     base, _ = tiny_demo
     recipes = tmp_path / "recipes.yaml"
-    recipes.write_text("- name: describe\n  settings:\n"
-                       "    vdg-align: {response: describe, prior_texts: 64, rendered_pairs: 16}\n"
-                       "    vdg-instruct: {response: describe, max_length: 512}\n")
+    # the tiny preset's own delta VDG (it keeps triplets, as the tiny demo test shows),
+    # generating for half the pairs
+    recipes.write_text("- name: half\n  settings:\n    generate: {max_pairs: 60}\n")
     out = tmp_path / "levers"
     r = subprocess.run([sys.executable, str(ROOT / "experiments" / "vdg_levers.py"), "--base",
                         str(base), "--recipes", str(recipes), "--out", str(out), "--preset",
@@ -99,15 +99,16 @@ def test_vdg_levers_experiment_on_the_tiny_demo(tiny_demo, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     doc = json.loads((out / "levers.json").read_text())
     (row,) = doc["rows"]
-    assert row["recipe"]["name"] == "describe"
+    assert row["recipe"]["name"] == "half" and "error" not in row
     assert list(row["claim"]["variants"]) == ["supervised", "semi-supervised", "oracle"]
-    cfg = json.loads((out / "describe" / "vdg" / "export" / "config.json").read_text())
-    assert cfg["vdg_response_format"] == "describe"
+    assert 0 < row["triplets"]["triplets"] <= 60
+    oracle = json.loads((out / "_shared" / "oracle-triplets" / "_manifest.json").read_text())
+    assert oracle["counts"]["pairs"] == 60  # the oracle describes the pairs generate read
     # the world, encoder and pairs are the base's; the supervised runs are the shared ones
-    assert (out / "describe" / "pairs").resolve() == (base / "pairs").resolve()
-    assert (out / "describe" / "claim" / "supervised-seed0").resolve() == (
+    assert (out / "half" / "pairs").resolve() == (base / "pairs").resolve()
+    assert (out / "half" / "claim" / "supervised-seed0").resolve() == (
         out / "_shared" / "supervised-seed0").resolve()
-    assert "| describe |" in (out / "levers.md").read_text()
+    assert "| half |" in (out / "levers.md").read_text()
     assert (out / "levers.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -185,6 +185,23 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def check_pseudo(cfg: ClaimConfig) -> None:
+    """The VDG's triplets must be a finished output with at least one triplet: semi-supervised
+    with none would be the supervised run again, reported as a result."""
+    if not cfg.triplets:
+        return
+    if not manifest.is_complete(cfg.triplets, TRIPLETS_STAGE):
+        raise ConfigError(f"triplets: {cfg.triplets} is not a finished triplets output "
+                          "(run `vdgray generate` first)")
+    counts = manifest.read_manifest(cfg.triplets, TRIPLETS_STAGE).get("counts") or {}
+    if not counts.get("triplets"):
+        removed = ", ".join(f"{k}={v}" for k, v in counts.items() if k.startswith("removed_")
+                            and v)
+        raise ConfigError(f"triplets: {cfg.triplets} holds 0 pseudo triplets (generate read "
+                          f"{counts.get('pairs', '?')} pairs; {removed or 'none kept'}): the VDG "
+                          "gave the semi-supervised variant nothing to train on")
+
+
 def ensure_oracle(cfg: ClaimConfig) -> dict | None:
     """Write the oracle triplets (truth for the pairs of the VDG's triplets) unless given or
     already written; returns their manifest counts."""
@@ -220,6 +237,7 @@ def run(cfg: ClaimConfig) -> dict:
     variants = cfg.variants()
     configs = {(v, s): (train_config(cfg, v, s), eval_config(cfg, v, s))
                for s in cfg.seeds for v in variants}  # validate every run before the first
+    check_pseudo(cfg)
     storage.ensure_bucket(cfg.output)
     oracle_counts = ensure_oracle(cfg) if ORACLE in variants else None
     if oracle_counts is not None and not oracle_counts.get("triplets"):

@@ -95,3 +95,20 @@ def test_bad_train_setting_names_the_key():
 def test_conflicting_settings_are_rejected(extra, match):
     with pytest.raises(ValueError, match=match):
         ClaimConfig(**{**BASE, **extra})
+
+
+def test_a_vdg_that_kept_no_triplets_is_refused_before_any_training(tmp_path):
+    from vdgray.layout import TRIPLETS_STAGE
+    from vdgray.stages.cir_claim import check_pseudo
+
+    trip = str(tmp_path / "t")
+    cfg = ClaimConfig(**{**BASE, "triplets": trip})
+    with pytest.raises(ConfigError, match="not a finished triplets output"):
+        check_pseudo(cfg)
+    manifest.write_manifest(trip, stage=TRIPLETS_STAGE,
+                            counts={"pairs": 120, "triplets": 0, "removed_empty": 120})
+    with pytest.raises(ConfigError, match=r"0 pseudo triplets \(generate read 120 pairs; "
+                                          r"removed_empty=120\)"):
+        check_pseudo(cfg)
+    manifest.write_manifest(trip, stage=TRIPLETS_STAGE, counts={"pairs": 120, "triplets": 7})
+    check_pseudo(cfg)
