@@ -6,7 +6,9 @@ For every seed the same retriever is trained with `vdgray train-cir` and evaluat
 - semi-supervised: human + the VDG's pseudo triplets (the paper's joint loss);
 - oracle: human + pseudo triplets for the *same pairs* whose deltas are the world's true ones
   (`vdgray.data.synthetic.oracle`), i.e. what a perfect VDG would give. Only a synthetic world
-  has that truth; on a world without truth/ the oracle variant is left out.
+  has that truth; on a world without truth/ the oracle variant is left out;
+- shuffled-text (`shuffled: true`, a control): the VDG's triplets with their texts permuted
+  across pairs. What it gains, the mined image pairs give without the right text.
 The table gives each Recall@K as mean ± std over seeds (sample std) per variant, each gap to
 supervised, and the share of the oracle's gain the VDG recovers, (semi − sup) / (oracle − sup);
 a bar chart with error bars goes beside it. Every training and evaluation writes its own
@@ -29,9 +31,11 @@ from vdgray.layout import CLAIM_STAGE, EVAL_CACHE_DIR, TRIPLETS_STAGE
 from vdgray.runtime import RayConfig
 from vdgray.stage_options import build_config, config_options
 
-SUPERVISED, SEMI, ORACLE = "supervised", "semi-supervised", "oracle"
-VARIANTS = (SUPERVISED, SEMI, ORACLE)
+SUPERVISED, SEMI, ORACLE, SHUFFLED = "supervised", "semi-supervised", "oracle", "shuffled-text"
+VARIANTS = (SUPERVISED, SEMI, ORACLE, SHUFFLED)
 ORACLE_DIR = "oracle-triplets"  # under `output`: the oracle's triplets when cir-claim writes them
+SHUFFLED_DIR = "shuffled-triplets"  # under `output`: the VDG's triplets, texts shuffled
+SHUFFLE_SEED = 0  # one fixed permutation: every seed trains on the same control data
 # Settings the claim stage wires itself; `train` may not override them.
 _WIRED = {"human", "pseudo", "pseudo_gallery", "output", "seed", "ray", "name", "storage_path"}
 
@@ -52,6 +56,7 @@ class ClaimConfig(StageConfig):
         None, description="Oracle triplets URI; default: written under output/oracle-triplets "
         "from the world's truth for the pairs of `triplets`.")
     human_limit: int | None = Field(None, ge=2, description="Train on the first N human triplets only (null: all).")
+    shuffled: bool = Field(False, description="Also train on the VDG's triplets with their texts shuffled across pairs: a control for how much of the gain needs the right text (the pairs alone give the rest).")
     train: dict[str, Any] = Field(default_factory=dict,
                                   description="Other train-cir settings for every variant (epochs, lr, pseudo_ratio, model.settings, ...).")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
@@ -70,6 +75,8 @@ class ClaimConfig(StageConfig):
                              "describes the pairs of the VDG's triplets)")
         if self.triplets is None and self.oracle == "off":
             raise ValueError("triplets: null and oracle off leaves only the supervised variant")
+        if self.shuffled and self.triplets is None:
+            raise ValueError("shuffled: needs triplets (it shuffles the VDG's texts)")
         return self
 
     def run_uri(self, variant: str, seed: int) -> str:
@@ -86,14 +93,15 @@ class ClaimConfig(StageConfig):
         if self.oracle == "on" or (self.oracle == "auto" and (self.oracle_triplets
                                                                or has_truth(self.world))):
             out.append(ORACLE)
-        return out
+        return out + ([SHUFFLED] if self.shuffled else [])
 
 
 def train_config(cfg: ClaimConfig, variant: str, seed: int):
     """The `TrainCirConfig` of one run; bad `train` values name `train.<key>`."""
     from vdgray.stages.train_cir import TrainCirConfig
 
-    pseudo = {SUPERVISED: "none", SEMI: cfg.triplets, ORACLE: cfg.oracle_uri()}[variant]
+    pseudo = {SUPERVISED: "none", SEMI: cfg.triplets, ORACLE: cfg.oracle_uri(),
+              SHUFFLED: storage.join(cfg.output, SHUFFLED_DIR)}[variant]
     data = {**cfg.train, "human": {"format": "world", "root": cfg.world, "limit": cfg.human_limit},
             "pseudo": pseudo, "pseudo_gallery": None if variant == SUPERVISED else cfg.gallery,
             "output": storage.join(cfg.run_uri(variant, seed), "model"), "seed": seed,
@@ -170,7 +178,7 @@ def format_table(summary: dict) -> str:
         lines.append(f"{v:<{w}}" + "".join(f"{s[k]['mean']:>9.2f} ± {s[k]['std']:<4.2f}"
                                            for k in keys))
     for v, g in summary["gap"].items():
-        name = "semi" if v == SEMI else v
+        name = {SEMI: "semi", SHUFFLED: "shuffled"}.get(v, v)
         lines.append(f"{'gap (' + name + ' − sup)':<{w}}"
                      + "".join(f"{g[k]['mean']:>+9.2f} ± {g[k]['std']:<4.2f}" for k in keys))
         lines.append(f"{'  seeds ' + name + ' wins':<{w}}"
@@ -194,7 +202,10 @@ def check_pseudo(cfg: ClaimConfig) -> None:
         raise ConfigError(f"triplets: {cfg.triplets} is not a finished triplets output "
                           "(run `vdgray generate` first)")
     counts = manifest.read_manifest(cfg.triplets, TRIPLETS_STAGE).get("counts") or {}
-    if not counts.get("triplets"):
+    if "triplets" not in counts:  # a triplets output written without counts: count its rows
+        counts["triplets"] = manifest.read_dataset(cfg.triplets, TRIPLETS_STAGE,
+                                                   columns=["reference_id"]).num_rows
+    if not counts["triplets"]:
         removed = ", ".join(f"{k}={v}" for k, v in counts.items() if k.startswith("removed_")
                             and v)
         raise ConfigError(f"triplets: {cfg.triplets} holds 0 pseudo triplets (generate read "
@@ -219,6 +230,24 @@ def ensure_oracle(cfg: ClaimConfig) -> dict | None:
                f"{counts['triplets']:,} with a true delta "
                f"({counts['removed_object_count']} differ in object count) -> {uri}")
     return counts
+
+
+def ensure_shuffled(cfg: ClaimConfig) -> None:
+    """Write the VDG's triplets with their texts permuted across pairs (same pairs, same
+    texts, the wrong text for almost every pair) unless already written."""
+    import pyarrow as pa
+
+    uri = storage.join(cfg.output, SHUFFLED_DIR)
+    if manifest.is_complete(uri, TRIPLETS_STAGE):
+        return
+    table = manifest.read_dataset(cfg.triplets, TRIPLETS_STAGE)
+    perm = np.random.default_rng(SHUFFLE_SEED).permutation(table.num_rows)
+    i = table.schema.get_field_index("text")
+    table = table.set_column(i, table.schema.field(i), table.column(i).take(pa.array(perm)))
+    storage.write_parquet(storage.join(uri, "part-00000.parquet"), table)
+    manifest.write_manifest(uri, stage=TRIPLETS_STAGE, inputs={"triplets": cfg.triplets},
+                            counts={"triplets": table.num_rows}, files=["part-00000.parquet"],
+                            extra={"shuffle_seed": SHUFFLE_SEED})
 
 
 def run(cfg: ClaimConfig) -> dict:
@@ -246,6 +275,8 @@ def run(cfg: ClaimConfig) -> dict:
         variants.remove(ORACLE)
         configs = {k: v for k, v in configs.items() if k[0] != ORACLE}
         oracle_counts = None
+    if SHUFFLED in variants:
+        ensure_shuffled(cfg)
     metrics: dict[str, list[dict]] = {v: [] for v in variants}
     for i, ((v, s), (tcfg, ecfg)) in enumerate(configs.items(), 1):
         click.echo(f"cir-claim [{i}/{len(configs)}] {v} seed {s}")
@@ -268,6 +299,8 @@ def run(cfg: ClaimConfig) -> dict:
     inputs = {"world": cfg.world, "gallery": cfg.gallery}
     inputs.update({"triplets": cfg.triplets} if cfg.triplets else {})
     inputs.update({"oracle_triplets": cfg.oracle_uri()} if ORACLE in variants else {})
+    inputs.update({"shuffled_triplets": storage.join(cfg.output, SHUFFLED_DIR)}
+                  if SHUFFLED in variants else {})
     manifest.write_manifest(
         cfg.output, stage=CLAIM_STAGE, config=resolved(cfg), inputs=inputs,
         counts={"runs": len(configs)}, files=["claim.json", "claim.png"], wall_time_s=wall,

@@ -5,7 +5,7 @@ The paper's VDG inherits from Vicuna-7B the skill of turning "what is in the ref
 and a from-scratch LM needs about 10^5 (caption, caption, change) texts to learn that skill
 (`experiments/vdg_text_oracle.py`: 0.16 exact after 40,000, 0.36 after 120,000), far more than
 a demo can train for on 2 CPUs. So that pretraining is done once, here, and its result ships
-with vdgray (`vdgray/assets/world-lm`, fp16, ~7 MB), as a pretrained LLM ships with a real
+with vdgray (`vdgray/assets/world-lm`, fp16, 5.3 MB), as a pretrained LLM ships with a real
 VDG; `vdgray vdg assemble --set lm=world-lm` puts it under any vision tower.
 
 The texts are the world's language prior (`data/synthetic/prior.py`): two fresh scenes'

@@ -46,11 +46,11 @@ def world(tmp_path_factory, ray_session):
 def test_claim_trains_three_variants_with_the_oracle_on_the_vdgs_pairs(world, tmp_path, capsys):
     out = str(tmp_path / "claim")
     cfg = ClaimConfig(world=world["world"], triplets=world["vdg"], gallery=world["gallery"],
-                      encoder="tiny-clip", output=out, seeds=[0], train=TRAIN,
+                      encoder="tiny-clip", output=out, seeds=[0], train=TRAIN, shuffled=True,
                       ray=RayConfig(num_cpus=2))
     res = run(cfg)
-    assert list(res["variants"]) == ["supervised", "semi-supervised", "oracle"]
-    assert set(res["gap"]) == {"semi-supervised", "oracle"} and "share" in res
+    assert list(res["variants"]) == ["supervised", "semi-supervised", "oracle", "shuffled-text"]
+    assert set(res["gap"]) == {"semi-supervised", "oracle", "shuffled-text"} and "share" in res
     printed = capsys.readouterr().out
     for row in ("semi-supervised", "gap (oracle − sup)", "share of oracle gain"):
         assert row in printed
@@ -65,7 +65,8 @@ def test_claim_trains_three_variants_with_the_oracle_on_the_vdgs_pairs(world, tm
     assert set(oracle.column("generator").to_pylist()) == {ORACLE_GENERATOR}
     assert "make it red" not in set(oracle.column("text").to_pylist())
     doc = manifest.read_manifest(out, CLAIM_STAGE)
-    assert doc["counts"]["runs"] == 3 and sorted(doc["files"]) == ["claim.json", "claim.png"]
+    assert manifest.is_complete(f"{out}/shuffled-triplets", TRIPLETS_STAGE)
+    assert doc["counts"]["runs"] == 4 and sorted(doc["files"]) == ["claim.json", "claim.png"]
     assert doc["summary"]["oracle_triplets"]["triplets"] == len(oracle_pairs)
     again = run(cfg)  # finished: skipped, the table printed again
     assert again["skipped"] is True and "share of oracle gain" in capsys.readouterr().out

@@ -91,6 +91,7 @@ def test_bad_train_setting_names_the_key():
     ({"triplets": None}, "oracle_triplets: required"),
     ({"triplets": None, "oracle": "off"}, "only the supervised"),
     ({"oracle": "off", "oracle_triplets": "/x"}, "oracle is off"),
+    ({"triplets": None, "oracle_triplets": "/x", "shuffled": True}, "shuffled: needs triplets"),
 ])
 def test_conflicting_settings_are_rejected(extra, match):
     with pytest.raises(ValueError, match=match):
@@ -112,3 +113,43 @@ def test_a_vdg_that_kept_no_triplets_is_refused_before_any_training(tmp_path):
         check_pseudo(cfg)
     manifest.write_manifest(trip, stage=TRIPLETS_STAGE, counts={"pairs": 120, "triplets": 7})
     check_pseudo(cfg)
+
+
+def test_a_triplets_output_without_counts_is_counted_by_its_rows(tmp_path):
+    from vdgray.data.triplets import PSEUDO, make_triplets
+    from vdgray.layout import TRIPLETS_STAGE
+    from vdgray.stages.cir_claim import check_pseudo
+
+    trip = str(tmp_path / "t")
+    storage.write_parquet(f"{trip}/part-0.parquet", make_triplets([], [], [], PSEUDO, "vdg"))
+    manifest.write_manifest(trip, stage=TRIPLETS_STAGE, files=["part-0.parquet"])
+    with pytest.raises(ConfigError, match="0 pseudo triplets"):
+        check_pseudo(ClaimConfig(**{**BASE, "triplets": trip}))
+    storage.write_parquet(f"{trip}/part-0.parquet", make_triplets(["a"], ["b"], ["x"], PSEUDO, "vdg"))
+    check_pseudo(ClaimConfig(**{**BASE, "triplets": trip}))
+
+
+def test_the_shuffled_control_trains_on_the_vdgs_pairs_with_permuted_texts(tmp_path):
+    from vdgray.data.triplets import PSEUDO, make_triplets
+    from vdgray.layout import TRIPLETS_STAGE
+    from vdgray.stages.cir_claim import ensure_shuffled
+
+    trip, out = str(tmp_path / "t"), str(tmp_path / "o")
+    refs, tgts = [f"r{i}" for i in range(20)], [f"t{i}" for i in range(20)]
+    texts = [f"make it {i}" for i in range(20)]
+    storage.write_parquet(f"{trip}/part-0.parquet", make_triplets(refs, tgts, texts, PSEUDO, "vdg"))
+    manifest.write_manifest(trip, stage=TRIPLETS_STAGE, files=["part-0.parquet"])
+    cfg = ClaimConfig(**{**BASE, "triplets": trip, "output": out}, shuffled=True, oracle="off")
+    assert cfg.variants() == ["supervised", "semi-supervised", "shuffled-text"]
+    assert train_config(cfg, "shuffled-text", 1).pseudo == f"{out}/shuffled-triplets"
+    ensure_shuffled(cfg)
+    got = manifest.read_dataset(f"{out}/shuffled-triplets", TRIPLETS_STAGE)
+    assert got.column("reference_id").to_pylist() == refs  # the same pairs, in order
+    assert got.column("target_id").to_pylist() == tgts
+    shuffled = got.column("text").to_pylist()
+    assert sorted(shuffled) == sorted(texts)
+    assert sum(a == b for a, b in zip(shuffled, texts, strict=True)) < 5
+    summary = summarise({"supervised": SUP, "semi-supervised": SEMI, "shuffled-text": ORACLE},
+                        [0, 1])
+    assert list(summary["gap"]) == ["semi-supervised", "shuffled-text"]
+    assert "gap (shuffled − sup)" in format_table(summary)
