@@ -102,15 +102,14 @@ def verdict(summary: dict) -> dict:
 
 def table(rows: list[dict]) -> str:
     """Markdown: one row per point, supervised and oracle R@1 / R@10 and the gains."""
+    from vdgray.stages.cir_claim import mean_std
+
     head = ("| point | human | pseudo | ratio | backbone | encoder | sup R@1 | oracle R@1 | "
             "gain R@1 | sup R@10 | oracle R@10 | gain R@10 | meets |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
-    def ms(d):
-        return f"{d['mean']:.2f} ± {d['std']:.2f}"
-
     def gs(d, n):
-        return f"{d['mean']:+.2f} ± {d['std']:.2f} ({d['wins']}/{n})"
+        return f"{mean_std(d, signed=True)} ({d['wins']}/{n})"
 
     for r in rows:
         p, s = r["point"], r["summary"]
@@ -118,9 +117,9 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {p['name']} | {p['human']} | {r['pseudo_triplets']} | {p.get('pseudo_ratio', 1.0)} "
             f"| {p.get('train_backbone', 'text')} | {p.get('encoder', 'gallery')} "
-            f"| {ms(v['supervised']['recall@1'])} | {ms(v['oracle']['recall@1'])} "
-            f"| {gs(g['recall@1'], n)} | {ms(v['supervised']['recall@10'])} "
-            f"| {ms(v['oracle']['recall@10'])} | {gs(g['recall@10'], n)} "
+            f"| {mean_std(v['supervised']['recall@1'])} | {mean_std(v['oracle']['recall@1'])} "
+            f"| {gs(g['recall@1'], n)} | {mean_std(v['supervised']['recall@10'])} "
+            f"| {mean_std(v['oracle']['recall@10'])} | {gs(g['recall@10'], n)} "
             f"| {'yes' if r['verdict']['meets'] else 'no'} |")
     return "\n".join(lines)
 

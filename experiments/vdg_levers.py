@@ -134,6 +134,8 @@ def row(recipe: dict, root: Path, error: str | None = None) -> dict:
 
 def table(rows: list[dict]) -> str:
     """Markdown: one row per recipe."""
+    from vdgray.stages.cir_claim import mean_std
+
     head = ("| recipe | exact | BLEU-4 | triplets | semi R@1 | semi R@10 | gap R@1 | gap R@10 "
             "| share R@1 | share R@10 |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -157,8 +159,8 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['recipe']['name']} | {'' if exact is None else f'{exact:.3f}'} "
             f"| {r['vdg']['bleu4']:.3f} | {r['triplets'].get('triplets')} "
-            f"| {semi['recall@1']['mean']:.2f} ± {semi['recall@1']['std']:.2f} "
-            f"| {semi['recall@10']['mean']:.2f} ± {semi['recall@10']['std']:.2f} "
+            f"| {mean_std(semi['recall@1'])} "
+            f"| {mean_std(semi['recall@10'])} "
             f"| {gap['recall@1']['mean']:+.2f} ({gap['recall@1']['wins']}/{len(c['seeds'])}) "
             f"| {gap['recall@10']['mean']:+.2f} ({gap['recall@10']['wins']}/{len(c['seeds'])}) "
             f"| {pct(share, 'recall@1')} | {pct(share, 'recall@10')} |")
@@ -166,10 +168,10 @@ def table(rows: list[dict]) -> str:
     if measured:
         c = measured[0]["claim"]
         sup, ora = c["variants"]["supervised"], c["variants"]["oracle"]
-        lines.append(f"\nsupervised R@1 {sup['recall@1']['mean']:.2f} ± {sup['recall@1']['std']:.2f}, "
-                     f"R@10 {sup['recall@10']['mean']:.2f} ± {sup['recall@10']['std']:.2f}; "
-                     f"oracle R@1 {ora['recall@1']['mean']:.2f} ± {ora['recall@1']['std']:.2f}, "
-                     f"R@10 {ora['recall@10']['mean']:.2f} ± {ora['recall@10']['std']:.2f} "
+        lines.append(f"\nsupervised R@1 {mean_std(sup['recall@1'])}, "
+                     f"R@10 {mean_std(sup['recall@10'])}; "
+                     f"oracle R@1 {mean_std(ora['recall@1'])}, "
+                     f"R@10 {mean_std(ora['recall@10'])} "
                      f"({len(c['seeds'])} seeds, shared by every recipe)")
     return "\n".join(lines)
 

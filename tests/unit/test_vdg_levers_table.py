@@ -3,20 +3,10 @@ table and plot keep the recipes that were measured (no pipeline runs here)."""
 
 from __future__ import annotations
 
-import importlib.util
-
-from helpers.paths import ROOT
+from helpers.scripts import load_script
 
 from vdgray import manifest
 from vdgray.layout import TRIPLETS_STAGE, VDG_EVAL_STAGE
-
-
-def _levers():
-    spec = importlib.util.spec_from_file_location("vdg_levers",
-                                                  ROOT / "experiments" / "vdg_levers.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _claim(semi_r1: float) -> dict:
@@ -31,7 +21,7 @@ def _claim(semi_r1: float) -> dict:
 
 
 def test_a_stopped_recipe_is_a_row_with_its_reason_and_the_plot_skips_it(tmp_path):
-    levers = _levers()
+    levers = load_script("experiments/vdg_levers.py")
     root = tmp_path / "describe"
     manifest.write_manifest(str(root / "vdg" / "eval"), stage=VDG_EVAL_STAGE,
                             extra={"results": {"bleu4": 0.0, "rouge_l": 0.1,

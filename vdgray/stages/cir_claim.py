@@ -164,6 +164,11 @@ def _share(semi: list[float], oracle: list[float]) -> dict:
                if defined else {"mean": None, "std": None})}
 
 
+def mean_std(stat: dict, signed: bool = False) -> str:
+    """"mean ± std" of one metric's stats over seeds (2 decimals; `signed` for gaps)."""
+    return f"{stat['mean']:{'+' if signed else ''}.2f} ± {stat['std']:.2f}"
+
+
 def _short(key: str) -> str:
     return key.replace("recall_subset", "Rs").replace("recall", "R")
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers.paths import ROOT
+from helpers.scripts import load_script
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,12 +135,7 @@ def test_single_object_deltas_parse_without_a_scene():
 
 def test_text_oracle_pretraining_texts_say_their_changes():
     """The oracle experiment's pretraining deltas parse back to the change between its captions."""
-    import importlib.util
-
-    path = ROOT / "experiments" / "vdg_text_oracle.py"
-    spec = importlib.util.spec_from_file_location("vdg_text_oracle", path)
-    oracle = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(oracle)
+    oracle = load_script("experiments/vdg_text_oracle.py")
     texts = oracle.pretrain_texts(200, 0.3, 0.3)
     assert texts == oracle.pretrain_texts(200, 0.3, 0.3)  # seeded
     scenes = oracle.pretrain_scenes(200, 0.3, 0.3)
