@@ -114,10 +114,15 @@ def test_sampled_vllm_deltas_are_reproducible_with_the_same_seed(world_vdg, tmp_
 
 def test_killed_vllm_job_resumes_with_each_triplet_exactly_once(world_vdg, tmp_path, request):
     """kill -9 of the whole job once a batch is committed; the re-run with the same settings
-    writes every triplet exactly once, and the ids equal the transformers backend's."""
+    writes every triplet exactly once, each with the delta the transformers backend gives.
+
+    Greedy, so the two backends' texts can be compared: sampled ones come from two different
+    random generators, and a sampled delta that is empty (the first token drawn is the end of
+    text) is dropped on one side only (CI saw 29 against 30)."""
     w = world_vdg
     output = str(tmp_path / "killed")
-    small = {"backend": "vllm", "batch_size": 2, "block_rows": 2, "rows_per_file": 2}
+    small = {"backend": "vllm", "batch_size": 2, "block_rows": 2, "rows_per_file": 2,
+             "sampling.do_sample": "false"}
     script = tmp_path / "gen_main.py"
     script.write_text(MAIN)
     args = [sys.executable, str(script)]
@@ -134,8 +139,9 @@ def test_killed_vllm_job_resumes_with_each_triplet_exactly_once(world_vdg, tmp_p
     assert summary["resumed"] is True and before > 0
     resumed = _texts(output)
     assert len(resumed) == w["n_pairs"] - 1
-    reference = _generate(w, str(tmp_path / "reference"), backend="transformers")
-    assert set(resumed) == set(reference)
+    reference = _generate(w, str(tmp_path / "reference"), backend="transformers",
+                          **{"sampling.do_sample": "false"})
+    assert resumed == reference
     assert not storage.list_files(storage.join(output, "_checkpoint"))
     assert data_files(output)
 
