@@ -45,6 +45,21 @@ def test_summary_with_the_oracle_gives_its_gap_and_the_share_the_vdg_recovers():
     assert "50%" in table and "10%" in table
 
 
+def test_with_the_shuffled_control_the_vdgs_texts_are_measured_against_wrong_ones():
+    shuffled = [{"recall@1": 16.0, "recall@5": 28.0}, {"recall@1": 16.0, "recall@5": 35.0}]
+    s = summarise({"supervised": SUP, "semi-supervised": SEMI, "shuffled-text": shuffled},
+                  [0, 1])
+    assert s["gap"]["shuffled-text"]["recall@1"]["per_seed"] == [6.0, 4.0]
+    text = s["text_gap"]
+    assert text["recall@1"]["per_seed"] == [-1.0, 1.0] and text["recall@1"]["wins"] == 1
+    assert text["recall@5"]["per_seed"] == [1.0, 1.0] and text["recall@5"]["wins"] == 2
+    table = format_table(s)
+    assert "gap (shuffled − sup)" in table and "gap (semi − shuffled)" in table
+    assert "+0.00 ± 1.41" in table and "+1.00 ± 0.00" in table
+    assert "seeds semi > shuffled" in table
+    assert "text_gap" not in summarise({"supervised": SUP, "semi-supervised": SEMI}, [0, 1])
+
+
 def test_share_is_undefined_when_the_oracle_gains_nothing():
     flat = [{"recall@1": 10.0}, {"recall@1": 12.0}]
     s = summarise({"supervised": flat, "semi-supervised": flat, "oracle": flat}, [0, 1])
