@@ -49,6 +49,9 @@ def test_tiny_demo_runs_every_stage_then_resumes(tiny_demo):
     assert claim["seeds"] == [0] and "share" in claim
     assert (out / "claim" / "claim.png").read_bytes()[:4] == b"\x89PNG"
     assert "gap (semi − sup)" in first.stdout and "share of oracle gain" in first.stdout
+    # the demo ends with the claim's table, and eval-vdg's table shows, not only its done line
+    assert "share of oracle gain" in first.stdout.split("pipeline finished", 1)[1]
+    assert "exact match (all)" in first.stdout
     assert json.loads((out / "index" / "_manifest.json").read_text())["counts"]["vectors"] == 54
     assert "serve-check: target in top-10 for" in first.stdout
     _assert_speaks_in_its_own_voice(first.stdout + first.stderr)
@@ -58,6 +61,7 @@ def test_tiny_demo_runs_every_stage_then_resumes(tiny_demo):
     stages = yaml.safe_load((ROOT / "vdgray" / "configs" / "demo-tiny.yaml").read_text())["stages"]
     # every stage but serve-check, which always runs
     assert second.stdout.count("already finished") == len(stages) - 1
+    assert "share of oracle gain" in second.stdout.split("pipeline finished", 1)[1]
 
 
 # Ray's log formats: "2026-12-01 14:12:02,255\tINFO worker.py:2038 -- ..." (driver),

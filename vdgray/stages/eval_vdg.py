@@ -271,6 +271,7 @@ def run(cfg: EvalVdgConfig) -> dict:
                             files=["predictions.parquet"], wall_time_s=wall,
                             extra={"results": results})
     results["wall_time_s"] = wall
+    click.echo(format_table(results))  # here, not in the CLI only: the demo shows it too
     return results
 
 
@@ -284,5 +285,4 @@ def command(config_path, overrides, model, world, output):
     cfg = build_config(EvalVdgConfig, config_path, overrides, model=model, world=world,
                        output=output)
     results = run(cfg)
-    click.echo(format_table(results))
     click.echo(f"eval-vdg: {results['wall_time_s']:.0f}s -> {cfg.output}")
