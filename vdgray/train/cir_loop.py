@@ -188,10 +188,7 @@ def train_loop(config: dict) -> None:
             core.save(tmp)
             save_train_state(tmp, opt, sched, epoch=epoch)
 
-        # Only checkpointed epochs are reported: Ray Train's worker blocks in `report` until
-        # the controller takes the previous result, which it polls once per health check
-        # (2 s), so a metrics-only report per sub-second epoch made 64 epochs of the demo's
-        # claim runs cost ~100 s of waiting in a 150 s run. The line above prints every epoch.
+        # only checkpointed epochs are reported (TrainWorker.report says why)
         every = int(config.get("checkpoint_every") or 1)
         if epoch + 1 == config["epochs"] or (epoch + 1) % every == 0:
             worker.report(metrics, write)
