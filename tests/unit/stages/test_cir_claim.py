@@ -6,7 +6,7 @@ import pytest
 from vdgray import manifest, storage
 from vdgray.errors import ConfigError
 from vdgray.layout import TRUTH, TRUTH_STAGE
-from vdgray.stages.cir_claim import ClaimConfig, format_table, summarise, train_config
+from vdgray.stages.cir_claim import ClaimConfig, format_table, headline, summarise, train_config
 
 BASE = {"world": "/w", "triplets": "/t", "gallery": "/g", "encoder": "tiny-clip", "output": "/o"}
 SUP = [{"recall@1": 10.0, "recall@5": 30.0}, {"recall@1": 12.0, "recall@5": 34.0}]
@@ -58,6 +58,22 @@ def test_with_the_shuffled_control_the_vdgs_texts_are_measured_against_wrong_one
     assert "+0.00 ± 1.41" in table and "+1.00 ± 0.00" in table
     assert "seeds semi > shuffled" in table
     assert "text_gap" not in summarise({"supervised": SUP, "semi-supervised": SEMI}, [0, 1])
+
+
+def test_the_table_ends_with_the_claim_in_one_line():
+    def runs(*rows):
+        return [{"recall@1": a, "recall@10": b, "recall_subset@1": c} for a, b, c in rows]
+    sup, semi = runs((10, 40, 50), (12, 44, 52)), runs((15, 48, 51), (14, 50, 53))
+    oracle, shuffled = runs((16, 54, 53), (16, 58, 54)), runs((15, 49, 47), (15, 51, 49))
+    s = summarise({"supervised": sup, "semi-supervised": semi, "oracle": oracle,
+                   "shuffled-text": shuffled}, [0, 1])
+    line = headline(s)
+    assert line == ("claim: semi − sup R@1 +3.50 (2/2 seeds), R@10 +7.00 (2/2 seeds); "
+                    "50% of the oracle's R@10 gain; the VDG's texts over shuffled ones "
+                    "Rs@1 +4.00 (2/2 seeds)")
+    assert format_table(s).endswith(line)
+    two = summarise({"supervised": sup, "semi-supervised": semi}, [0, 1])
+    assert headline(two) == "claim: semi − sup R@1 +3.50 (2/2 seeds), R@10 +7.00 (2/2 seeds)"
 
 
 def test_share_is_undefined_when_the_oracle_gains_nothing():
