@@ -179,9 +179,11 @@ def test_a_resume_has_the_first_run_plan_and_skips_what_is_committed(inputs, ray
     run(cfg)
     first = _read_back_with_boto3(output).to_pylist()
     assert first
-    # as if killed after the commit of these rows and before the end
-    storage.write_parquet(storage.join(output, "_checkpoint", "a.parquet"),
-                          pa.table({"triplet_id": [r["triplet_id"] for r in first]}))
+    # as if killed after the commit of these rows and before the end: Ray names a shard's
+    # committed checkpoint after the shard's file name
+    for name in manifest.read_manifest(output, stage="triplets")["files"]:
+        ids = pq.read_table(os.path.join(output, name), columns=["triplet_id"])
+        storage.write_parquet(storage.join(output, "_checkpoint", name), ids)
     os.remove(storage.join(output, "_manifest.json"))
     summary = run(cfg)
     assert summary["resumed"] is True

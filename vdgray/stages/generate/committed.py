@@ -39,6 +39,47 @@ def committed_files(checkpoint_uri: str) -> list[str]:
             if not f.endswith(pending)]
 
 
+def finish_half_commits(checkpoint_uri: str) -> int:
+    """Delete each pending checkpoint whose committed twin exists; returns how many.
+
+    Ray commits a shard by moving its pending checkpoint to the committed name. On S3 a move
+    is a copy and then a delete, so a job killed between the two leaves both. The committed
+    copy means the shard's data file was written in full, but Ray's clean-up on resume sees
+    the pending one and deletes that data file, while the committed ids still skip its pairs:
+    they would be lost. Finishing the commit as Ray's own retry does (committed exists:
+    delete the pending) keeps them."""
+    pending = _pending_suffix()
+    files = storage.list_files(checkpoint_uri, suffix=".parquet")
+    committed = {f.removesuffix(".parquet") for f in files if not f.endswith(pending)}
+    half = [f for f in files if f.endswith(pending) and f.removesuffix(pending) in committed]
+    if half:
+        fs, _ = storage.filesystem(checkpoint_uri)
+        for f in half:
+            fs.delete_file(storage.filesystem(f)[1])
+    return len(half)
+
+
+def remove_uncommitted(output: str, data_files: list[str], checkpoint_uri: str) -> list[str]:
+    """Delete the data files under `output` that no committed checkpoint covers; returns
+    `data_files` without them.
+
+    Ray names a shard's checkpoint after the shard's base filename, so a data file is
+    committed when a committed checkpoint's name is a prefix of its own (the rule Ray's
+    pending clean-up uses). Once a run has finished, every shard it wrote is committed; a
+    file that is not was written by a writer that never committed: a killed job's Ray worker
+    that outlived its driver and wrote after the resumed run's clean-up. Its pairs were not
+    skipped, so this run wrote them again; keeping it would write them twice."""
+    committed = sorted(f.rsplit("/", 1)[-1].removesuffix(".parquet")
+                       for f in committed_files(checkpoint_uri))
+    orphans = [f for f in data_files
+               if not any(f.rsplit("/", 1)[-1].startswith(c) for c in committed)]
+    if orphans:
+        fs, root = storage.filesystem(output)
+        for f in orphans:
+            fs.delete_file(f"{root.rstrip('/')}/{f}")
+    return [f for f in data_files if f not in orphans]
+
+
 def committed_ids(checkpoint_uri: str, threads: int = 16) -> np.ndarray:
     """Sorted committed triplet ids as a bytes array (16 bytes an id; empty when none).
     Files are fetched on `threads` threads: a long run leaves thousands of them on S3."""

@@ -345,7 +345,12 @@ def run(cfg: GenerateConfig) -> dict:
     import ray.data
 
     from vdgray.models.vdg.build import saved_response_format
-    from vdgray.stages.generate.committed import checkpoint_config, committed_ids
+    from vdgray.stages.generate.committed import (
+        checkpoint_config,
+        committed_ids,
+        finish_half_commits,
+        remove_uncommitted,
+    )
     from vdgray.stages.generate.join import plan_units, read_side_records
     from vdgray.stages.generate.transformers_backend import generator_id, read_model_manifest
 
@@ -371,6 +376,8 @@ def run(cfg: GenerateConfig) -> dict:
     ctx = ray.data.DataContext.get_current()
     saved = ctx.checkpoint_config
     _check_cpus(cfg)
+    if resumed:
+        finish_half_commits(ckpt_uri)
     committed = committed_ids(ckpt_uri) if resumed else None
     ctx.checkpoint_config = checkpoint_config(ckpt_uri, fs)
     try:
@@ -390,7 +397,11 @@ def run(cfg: GenerateConfig) -> dict:
         ctx.checkpoint_config = saved
     t_gen = time.perf_counter()
 
-    files = data_files(cfg.output)
+    written = data_files(cfg.output)
+    files = remove_uncommitted(cfg.output, written, ckpt_uri)
+    if len(files) < len(written):
+        click.echo(f"generate: removed {len(written) - len(files)} shard(s) no checkpoint "
+                   "committed (written by an earlier run's worker after this run started)")
     triplets = sum(storage.parquet_rows(storage.join(cfg.output, f)) for f in files)
     failures = read_side_records(storage.join(cfg.output, FAILURES_DIR), "pair_id")
     removed = _removed_counts(cfg, files)
@@ -412,6 +423,7 @@ def run(cfg: GenerateConfig) -> dict:
         extra={"generator": generator, "source": "pseudo", "backend": cfg.backend,
                "model_created_at": model_doc.get("created_at"), "sampling": cfg.sampling_dict(),
                "filtered": removed, "resumed": resumed,
+               "uncommitted_shards_removed": len(written) - len(files),
                "failures_truncated": len(failures) > MANIFEST_FAILURES_MAX,
                "failures_uri": storage.join(cfg.output, FAILURES_DIR),
                "timings_s": {"generate_s": round(t_gen - t0, 3)}})

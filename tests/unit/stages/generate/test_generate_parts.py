@@ -14,7 +14,13 @@ from vdgray.config import load_config
 from vdgray.data.triplets import TRIPLETS_SCHEMA, triplet_id
 from vdgray.errors import ConfigError
 from vdgray.models.vdg.prompt import build_prompt
-from vdgray.stages.generate.committed import committed_files, committed_ids, drop_committed
+from vdgray.stages.generate.committed import (
+    committed_files,
+    committed_ids,
+    drop_committed,
+    finish_half_commits,
+    remove_uncommitted,
+)
 from vdgray.stages.generate.filters import DeltaFilter, degenerate_reason
 from vdgray.stages.generate.join import (
     GalleryIndex,
@@ -119,6 +125,36 @@ def test_a_resumed_read_skips_exactly_the_committed_ids(tmp_path):
     assert committed_ids(str(tmp_path / "none")).size == 0
     table = pa.table({"triplet_id": ["x"]})
     assert drop_committed(table, None) is table
+
+
+def test_a_shard_no_checkpoint_commits_is_removed_and_committed_ones_stay(tmp_path):
+    """A killed job's worker that outlived its driver can write a shard after the resumed run
+    cleaned up its pending checkpoints; the resume wrote those pairs again, so only the
+    committed shards may stay."""
+    out = tmp_path / "triplets"
+    ckpt = out / "_checkpoint"
+    for name in ("w1_000000.parquet", "w2_000003.parquet", "w2_000003.pending.parquet"):
+        storage.write_parquet(str(ckpt / name), pa.table({"triplet_id": ["x"]}))
+    data = ["w1_000000_000000.parquet", "w2_000003_000000.parquet", "w1_000001_000000.parquet"]
+    for name in data:
+        storage.write_parquet(str(out / name), pa.table({"triplet_id": ["x"]}))
+    kept = remove_uncommitted(str(out), data, str(ckpt))
+    assert kept == data[:2]
+    assert sorted(p.name for p in out.glob("*.parquet")) == sorted(data[:2])
+    assert remove_uncommitted(str(out), kept, str(ckpt)) == kept  # nothing more to remove
+
+
+def test_a_commit_killed_between_copy_and_delete_is_finished_not_rolled_back(tmp_path):
+    """S3 moves by copy then delete: a kill in between leaves the committed and the pending
+    checkpoint. Ray's clean-up would delete the (complete) data file of a pending one."""
+    ckpt = tmp_path / "_checkpoint"
+    for name in ("w_000000.parquet", "w_000000.pending.parquet", "w_000001.pending.parquet"):
+        storage.write_parquet(str(ckpt / name), pa.table({"triplet_id": ["x"]}))
+    assert finish_half_commits(str(ckpt)) == 1
+    assert sorted(p.name for p in ckpt.iterdir()) == ["w_000000.parquet",
+                                                      "w_000001.pending.parquet"]
+    assert finish_half_commits(str(ckpt)) == 0
+    assert finish_half_commits(str(tmp_path / "none")) == 0
 
 
 def test_plan_units_rejects_pairs_without_columns(tmp_path):
