@@ -74,6 +74,8 @@ def test_the_table_ends_with_the_claim_in_one_line():
     assert format_table(s).endswith(line)
     two = summarise({"supervised": sup, "semi-supervised": semi}, [0, 1])
     assert headline(two) == "claim: semi − sup R@1 +3.50 (2/2 seeds), R@10 +7.00 (2/2 seeds)"
+    ceiling = summarise({"supervised": sup, "oracle": oracle}, [0, 1])  # claim_regime's runs
+    assert "claim:" not in format_table(ceiling)
 
 
 def test_share_is_undefined_when_the_oracle_gains_nothing():
