@@ -52,10 +52,9 @@ def finish_half_commits(checkpoint_uri: str) -> int:
     files = storage.list_files(checkpoint_uri, suffix=".parquet")
     committed = {f.removesuffix(".parquet") for f in files if not f.endswith(pending)}
     half = [f for f in files if f.endswith(pending) and f.removesuffix(pending) in committed]
-    if half:
-        fs, _ = storage.filesystem(checkpoint_uri)
-        for f in half:
-            fs.delete_file(storage.filesystem(f)[1])
+    for f in half:
+        fs, path = storage.filesystem(f)
+        fs.delete_file(path)
     return len(half)
 
 
@@ -69,8 +68,8 @@ def remove_uncommitted(output: str, data_files: list[str], checkpoint_uri: str) 
     file that is not was written by a writer that never committed: a killed job's Ray worker
     that outlived its driver and wrote after the resumed run's clean-up. Its pairs were not
     skipped, so this run wrote them again; keeping it would write them twice."""
-    committed = sorted(f.rsplit("/", 1)[-1].removesuffix(".parquet")
-                       for f in committed_files(checkpoint_uri))
+    committed = [f.rsplit("/", 1)[-1].removesuffix(".parquet")
+                 for f in committed_files(checkpoint_uri)]
     orphans = [f for f in data_files
                if not any(f.rsplit("/", 1)[-1].startswith(c) for c in committed)]
     if orphans:
