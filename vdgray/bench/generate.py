@@ -31,10 +31,10 @@ def _model_dir(model: str | None, tmp: str, hidden: int, layers: int) -> str:
 def time_generate(gen, refs: list[bytes], tgts: list[bytes], batch_size: int) -> float:
     """Seconds to generate deltas for all pairs with micro-batches of `batch_size`."""
     gen.batch_size = batch_size
-    ids = [str(i) for i in range(len(refs))]
-    gen.generate(refs[:batch_size], tgts[:batch_size], ids[:batch_size])  # warm-up
+    keys = [str(i) for i in range(len(refs))]
+    gen.generate(refs[:batch_size], tgts[:batch_size], keys[:batch_size])  # warm-up
     t0 = time.perf_counter()
-    gen.generate(refs, tgts, ids)
+    gen.generate(refs, tgts, keys)
     return time.perf_counter() - t0
 
 

@@ -194,6 +194,28 @@ def test_a_resume_has_the_first_run_plan_and_skips_what_is_committed(inputs, ray
     assert all(again[r["triplet_id"]] == r["text"] for r in first)
 
 
+def test_the_same_model_stored_elsewhere_samples_the_same_deltas(inputs, ray_session, tmp_path):
+    """Sampling is seeded from each pair, not from its triplet id: the id names the export's
+    URI, so a copy of the same weights gets new ids, and must still write the same texts."""
+    import shutil
+
+    copy = str(tmp_path / "vdg-copy")
+    shutil.copytree(storage.join(inputs["root"], "vdg"), copy)
+    texts, generators = [], []
+    for name, model in (("a", None), ("b", copy)):
+        extra = {"max_pairs": 24, "filters.enabled": "false"}
+        if model:
+            extra["model"] = model
+        output = str(tmp_path / name)
+        run(load_config(GenerateConfig, None, _overrides(inputs, output, **extra)))
+        generators.append(manifest.read_manifest(output, stage="triplets")["generator"])
+        texts.append({(r["reference_id"], r["target_id"]): r["text"]
+                      for r in _read_back_with_boto3(output).to_pylist()})
+    assert generators[0] != generators[1]
+    assert len(texts[0]) > 10 and len(set(texts[0].values())) > 1
+    assert texts[0] == texts[1]
+
+
 def _kill_own_worker(title: str, output: str, killed: list, stop: threading.Event) -> None:
     """SIGKILL the first worker process of this test's Ray whose title has `title`, once a
     batch has been committed (so the kill lands mid-run)."""

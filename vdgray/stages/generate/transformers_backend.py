@@ -8,8 +8,10 @@ It feeds `triplet_id`, so a re-run with the same model and sampling reproduces t
 `TransformersGenerator` is the default backend: a callable class for `map_batches` on an
 `ActorPoolStrategy` pool. It loads the exported VDG once per actor (s3:// copied once per
 node), pads on the left (decoder-only batched generation), generates with the KV cache in
-micro-batches of `batch_size`, and seeds each micro-batch from its triplet ids so a
-retried batch samples the same deltas.
+micro-batches of `batch_size`, and seeds each micro-batch from its (reference, target) pairs,
+not from the triplet ids: a retried batch samples the same deltas, and so does a re-run of
+the same model stored elsewhere or exported again (the triplet id names the export's URI and
+time, so seeding from it made every demo run sample other deltas from identical weights).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import zlib
 import numpy as np
 
 from vdgray import manifest
-from vdgray.layout import TRIPLET_ID, VDG_MODEL_STAGE
+from vdgray.layout import VDG_MODEL_STAGE
 from vdgray.models.vdg.prompt import TEMPERATURE, TOP_K
 
 IMAGE_COLUMNS = ("reference_image", "target_image")
@@ -43,12 +45,17 @@ def read_model_manifest(model_uri: str) -> dict:
     return manifest.read_manifest(model_uri, stage=VDG_MODEL_STAGE)
 
 
-def batch_seed(seed: int, ids) -> int:
-    """A 31-bit seed from the config seed and a batch's triplet ids (stable across retries)."""
+def batch_seed(seed: int, keys) -> int:
+    """A 31-bit seed from the config seed and a batch's `pair_keys` (stable across retries)."""
     h = zlib.crc32(str(seed).encode())
-    for i in ids:
-        h = zlib.crc32(str(i).encode(), h)
+    for k in keys:
+        h = zlib.crc32(str(k).encode(), h)
     return h & 0x7FFFFFFF
+
+
+def pair_keys(references, targets) -> list[str]:
+    """One sampling key per row: its reference and target ids (what the delta is about)."""
+    return [f"{r}\x1f{t}" for r, t in zip(references, targets, strict=True)]
 
 
 class TransformersGenerator:
@@ -79,7 +86,7 @@ class TransformersGenerator:
         self.kwargs = {"do_sample": do_sample, "temperature": temperature, "top_k": top_k,
                        "max_new_tokens": max_new_tokens}
 
-    def generate(self, references: list, targets: list, ids: list) -> list[str]:
+    def generate(self, references: list, targets: list, keys: list) -> list[str]:
         """Deltas for parallel lists of image bytes, in micro-batches of `batch_size`."""
         import torch
 
@@ -88,7 +95,7 @@ class TransformersGenerator:
         texts: list[str] = []
         for start in range(0, len(references), self.batch_size):
             sl = slice(start, start + self.batch_size)
-            torch.manual_seed(batch_seed(self.seed, ids[sl]))
+            torch.manual_seed(batch_seed(self.seed, keys[sl]))
             texts += generate_deltas(self.model, self.processor, references[sl], targets[sl],
                                      **self.kwargs)
         return texts
@@ -96,8 +103,8 @@ class TransformersGenerator:
     def __call__(self, batch: dict) -> dict:
         refs = [bytes(x) for x in batch["reference_image"]]
         tgts = [bytes(x) for x in batch["target_image"]]
-        ids = [str(x) for x in batch[TRIPLET_ID]]
-        texts = self.generate(refs, tgts, ids)
+        keys = pair_keys(batch["reference_id"], batch["target_id"])
+        texts = self.generate(refs, tgts, keys)
         out = {k: v for k, v in batch.items() if k not in self.drop}
         out["text"] = np.array(texts, dtype=object)
         return out

@@ -6,7 +6,8 @@ training use (`build_prompt()`, two image placeholders) plus the two decoded ima
 `multimodal_data`, so Ray Data LLM's chat-template, tokenize and detokenize stages (one actor
 pool each) are not needed: the engine tokenizes, runs the LLaVA processor on the images and
 detokenizes itself. Sampling is per row, seeded from the config seed and the row's
-`triplet_id` (`batch_seed`), so a delta does not depend on how rows were batched or retried.
+(reference, target) pair (`batch_seed` of its `pair_keys`), so a delta does not depend on
+how rows were batched or retried, nor on where the export is stored.
 
 Ray Data LLM gives each engine a bundle of one GPU unless told otherwise; `engine_plan`
 gives it CPU bundles (`placement_group_config`) where no GPU is used, with vLLM's CPU settings
@@ -27,7 +28,7 @@ from pathlib import Path
 from vdgray.errors import ConfigError
 from vdgray.layout import PAIR_COLUMNS, TRIPLET_ID
 from vdgray.models.vdg.prompt import DELTA, build_prompt, delta_of
-from vdgray.stages.generate.transformers_backend import batch_seed
+from vdgray.stages.generate.transformers_backend import batch_seed, pair_keys
 
 PASS_COLUMNS = (TRIPLET_ID, *PAIR_COLUMNS)
 # vLLM 0.29's CPU attention backend (cpu_attn): the head sizes it has kernels for
@@ -63,7 +64,8 @@ class RequestBuilder:
                                             decode_image(bytes(row["target_image"]))]}
         params = dict(self.sampling)
         if params.get("temperature", 0.0) > 0.0:
-            params["seed"] = batch_seed(self.seed, [str(row[TRIPLET_ID])])
+            params["seed"] = batch_seed(self.seed, pair_keys([row["reference_id"]],
+                                                             [row["target_id"]]))
         out["sampling_params"] = params
         if self.keep_reference_image:
             out["reference_image"] = reference

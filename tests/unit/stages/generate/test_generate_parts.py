@@ -32,7 +32,7 @@ from vdgray.stages.generate.join import (
     read_side_records,
 )
 from vdgray.stages.generate.stage import GenerateConfig, data_files
-from vdgray.stages.generate.transformers_backend import batch_seed, generator_id
+from vdgray.stages.generate.transformers_backend import batch_seed, generator_id, pair_keys
 from vdgray.stages.generate.vllm_backend import (
     RequestBuilder,
     check_servable,
@@ -76,7 +76,10 @@ def test_generator_id_changes_with_model_export_and_sampling():
     assert "/greedy-n32-s0" in greedy
 
 
-def test_batch_seed_is_stable_and_depends_on_ids():
+def test_batch_seed_is_stable_and_depends_on_the_pairs():
+    assert pair_keys(["r"], ["t"]) != pair_keys(["t"], ["r"])
+    assert pair_keys(["r1"], ["t"]) != pair_keys(["r"], ["1t"])
+    assert batch_seed(0, pair_keys(["r"], ["t"])) == batch_seed(0, pair_keys(["r"], ["t"]))
     assert batch_seed(0, ["a", "b"]) == batch_seed(0, ["a", "b"])
     assert batch_seed(0, ["a", "b"]) != batch_seed(0, ["a", "c"])
     assert batch_seed(0, ["a"]) != batch_seed(1, ["a"])
@@ -270,14 +273,17 @@ def test_vllm_request_is_the_shared_prompt_with_both_images_in_order():
     assert postprocess({**req, "generated_text": "before: a red"}, "describe")["text"] == ""
 
 
-def test_vllm_sampling_is_seeded_per_row_from_its_triplet_id():
+def test_vllm_sampling_is_seeded_per_row_from_its_pair_not_its_triplet_id():
     assert sampling_params(0.2, 50, 8, False) == {"max_tokens": 8, "temperature": 0.0}
     build = RequestBuilder(sampling_params(0.2, 50, 32, True), seed=3)
-    row = {"triplet_id": "a", "reference_image": solid_png((200, 0, 0), size=8),
+    row = {"triplet_id": "a", "reference_id": "r", "target_id": "t",
+           "reference_image": solid_png((200, 0, 0), size=8),
            "target_image": solid_png((200, 0, 0), size=8)}
     one, again = build(row)["sampling_params"], build(dict(row))["sampling_params"]
-    other = build({**row, "triplet_id": "b"})["sampling_params"]
+    other = build({**row, "target_id": "u"})["sampling_params"]
     assert one == again and one["seed"] != other["seed"]
+    # another export of the same weights: new triplet ids, the same samples
+    assert build({**row, "triplet_id": "b"})["sampling_params"] == one
     assert one == {"max_tokens": 32, "temperature": 0.2, "top_k": 50, "seed": one["seed"]}
     greedy = RequestBuilder(sampling_params(0.2, 50, 8, False), seed=3)(row)["sampling_params"]
     assert "seed" not in greedy
