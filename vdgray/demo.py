@@ -35,7 +35,7 @@ def demo_config(size: str, output: str, num_cpus: int | None = None, seed: int =
 @click.command("demo")
 @click.option("--size", type=click.Choice(SIZES), default="default", show_default=True,
               help="Preset sizes: tiny (every stage at toy sizes, what the tests run) or default "
-                   "(the paper's claim on the synthetic world, about 46 minutes on 2 CPUs).")
+                   "(the paper's claim on the synthetic world, 35 to 46 minutes on 2 CPUs).")
 @click.option("--output", "-o", default=None,
               help="Root for every stage's output (local path or s3://bucket/prefix) "
                    "[default: runs/demo-SIZE].")
