@@ -1,4 +1,4 @@
-"""Image and text encoders over Hugging Face CLIP (and BLIP's retrieval model).
+"""Image and text encoders over Hugging Face CLIP, SigLIP and BLIP's retrieval model.
 
 One small wrapper, `Encoder`, gives every stage the same three calls — `preprocess` (PIL
 images or encoded bytes -> pixel values, with the image processor saved beside the model),
@@ -64,23 +64,26 @@ def image_processor(image_size: int, mean=WORLD_MEAN, std=WORLD_STD):
 
 
 class Encoder:
-    """A joint image/text encoder: `preprocess`, `encode_images`, `encode_texts` (normalised)."""
+    """A joint image/text encoder: `preprocess`, `encode_images`, `encode_texts` (normalised).
+
+    `family` (vdgray.models.families) says what the model is: `kind` is its name (clip,
+    siglip, blip) and `dual` whether its image and text towers meet in one space.
+    """
 
     def __init__(self, model, tokenizer, processor, name: str):
+        from vdgray.models.families import family_of
+
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.processor = processor
         self.name = name
         cfg = model.config
-        self.kind = "blip" if cfg.model_type.startswith("blip") else "clip"
-        if self.kind == "clip":
-            self.dim = int(cfg.projection_dim)
-            self.max_length = int(cfg.text_config.max_position_embeddings)
-            self.image_size = int(cfg.vision_config.image_size)
-        else:
-            self.dim = int(cfg.image_text_hidden_size)
-            self.max_length = 35
-            self.image_size = int(cfg.vision_config.image_size)
+        self.family = family_of(cfg.model_type, name)
+        self.kind = self.family.name
+        self.dual = self.family.dual
+        self.dim = self.family.dim(cfg)
+        self.max_length = self.family.max_length(cfg)
+        self.image_size = int(cfg.vision_config.image_size)
 
     @property
     def device(self) -> torch.device:
@@ -99,7 +102,7 @@ class Encoder:
     def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Unnormalised image embeddings (for training, where the loss normalises)."""
         pixel_values = pixel_values.to(self.device)
-        if self.kind == "clip":
+        if self.dual:
             return self.model.get_image_features(pixel_values=pixel_values).pooler_output
         hidden = self.model.vision_model(pixel_values=pixel_values).last_hidden_state
         return self.model.vision_proj(hidden[:, 0, :])
@@ -110,16 +113,22 @@ class Encoder:
         return F.normalize(self.image_features(pixel_values).float(), dim=-1).cpu()
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        return self.tokenizer(
+        """input_ids and attention_mask, padded to the model's text length. A tokenizer that
+        gives no mask (SigLIP's: the model was trained unmasked on padded text) gets all ones,
+        which is what the model does without one."""
+        out = dict(self.tokenizer(
             list(texts), padding="max_length", truncation=True, max_length=self.max_length,
             return_tensors="pt",
-        )
+        ))
+        if "attention_mask" not in out:
+            out["attention_mask"] = torch.ones_like(out["input_ids"])
+        return {"input_ids": out["input_ids"], "attention_mask": out["attention_mask"]}
 
     @torch.inference_mode()
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         """Texts -> L2-normalised embeddings [N, dim] (float32, on CPU)."""
         enc = {k: v.to(self.device) for k, v in self.tokenize(texts).items()}
-        if self.kind == "clip":
+        if self.dual:
             feats = self.model.get_text_features(
                 input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
             ).pooler_output
@@ -137,30 +146,65 @@ class Encoder:
         self.processor.save_pretrained(path)
 
 
-def load_dir(path: str | Path, name: str | None = None) -> Encoder:
-    """Load an encoder from a local HF directory (CLIPModel or BlipForImageTextRetrieval)."""
+def read_family(path: Path):
+    """(Family, config dict) of a model directory, from its config.json alone."""
     import json
 
-    from transformers import (
-        AutoTokenizer,
-        BlipForImageTextRetrieval,
-        CLIPImageProcessorPil,
-        CLIPModel,
-    )
+    from vdgray.models.families import family_of
 
-    path = Path(path)
     cfg_file = path / "config.json"
     if not cfg_file.is_file():
         raise DataFormatError(f"{path}: not a model directory (no config.json)")
-    model_type = json.loads(cfg_file.read_text()).get("model_type", "")
-    if model_type == "clip":
-        model = CLIPModel.from_pretrained(path)
-    elif model_type == "blip":
-        model = BlipForImageTextRetrieval.from_pretrained(path)
-    else:
-        raise DataFormatError(f"{cfg_file}: model_type {model_type!r} is not an encoder (clip, blip)")
-    if not (path / "preprocessor_config.json").is_file():
-        raise DataFormatError(f"{path}: no preprocessor_config.json (save the image processor)")
-    processor = CLIPImageProcessorPil.from_pretrained(path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except ValueError as e:
+        raise DataFormatError(f"{cfg_file}: not valid JSON ({e})") from None
+    return family_of(cfg.get("model_type", ""), str(cfg_file)), cfg
+
+
+def load_image_processor(path: Path):
+    """The directory's own image processor, through `AutoImageProcessor`: from
+    `preprocessor_config.json` (the hub's files) or transformers 5's `processor_config.json`
+    (a processor's `save_pretrained` nests the image processor there)."""
+    import json
+
+    from transformers import AutoImageProcessor
+
+    nested = path / "processor_config.json"
+    has_nested = nested.is_file() and "image_processor" in json.loads(nested.read_text())
+    if not (path / "preprocessor_config.json").is_file() and not has_nested:
+        raise DataFormatError(
+            f"{path}: no image processor (expected preprocessor_config.json, or "
+            "processor_config.json with an 'image_processor' entry, as the model's processor's "
+            "save_pretrained writes them)")
+    try:
+        return AutoImageProcessor.from_pretrained(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise DataFormatError(f"{path}: cannot load the image processor ({e})") from None
+
+
+def load_tokenizer(path: Path):
+    """The directory's own tokenizer, through `AutoTokenizer`."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except ImportError as e:  # a slow tokenizer whose library is missing (sentencepiece)
+        raise DataFormatError(f"{path}: the tokenizer needs a library not installed ({e})") from None
+    except (OSError, ValueError, TypeError) as e:
+        raise DataFormatError(f"{path}: cannot load the tokenizer (expected the tokenizer files "
+                              f"save_pretrained writes: {e})") from None
+
+
+def load_dir(path: str | Path, name: str | None = None) -> Encoder:
+    """Load an encoder from a local HF directory of a family in `vdgray.models.families`
+    (CLIPModel, SiglipModel, BlipForImageTextRetrieval), with its own image processor and
+    tokenizer."""
+    from vdgray.models.families import model_class
+
+    path = Path(path)
+    family, _ = read_family(path)
+    processor = load_image_processor(path)
+    tokenizer = load_tokenizer(path)
+    model = model_class(family).from_pretrained(path)
     return Encoder(model, tokenizer, processor, name or str(path))

@@ -85,24 +85,18 @@ def load_encoder(name_or_path: str) -> Encoder:
 
 
 def encoder_info(name_or_path: str) -> tuple:
-    """(image processor, image size, dim, name) without loading a saved model's weights."""
+    """(image processor, image size, dim, name) without loading a saved model's weights: the
+    directory's own image processor (`encoders.load_image_processor`) and its config."""
     if name_or_path in TINY:
         enc = build_named(name_or_path)
         return enc.processor, enc.image_size, enc.dim, name_or_path
-    import json
-
-    from transformers import CLIPImageProcessorPil
+    from transformers import AutoConfig
 
     from vdgray.models.checkpoint import local_model_dir
+    from vdgray.models.encoders import load_image_processor, read_family
 
     path = local_model_dir(name_or_path)
-    enc = None
-    if not (path / "config.json").is_file() or not (path / "preprocessor_config.json").is_file():
-        enc = load_dir(path, name=name_or_path)  # raises the clear error
-    cfg = json.loads((path / "config.json").read_text())
-    if cfg.get("model_type") == "clip":
-        dim, size = cfg["projection_dim"], cfg["vision_config"]["image_size"]
-    else:
-        enc = enc or load_dir(path, name=name_or_path)
-        dim, size = enc.dim, enc.image_size
-    return CLIPImageProcessorPil.from_pretrained(path), int(size), int(dim), name_or_path
+    family, _ = read_family(path)
+    processor = load_image_processor(path)
+    cfg = AutoConfig.from_pretrained(path)
+    return processor, int(cfg.vision_config.image_size), family.dim(cfg), name_or_path

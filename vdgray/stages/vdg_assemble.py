@@ -18,7 +18,7 @@ from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
-from vdgray.errors import StorageError
+from vdgray.errors import DataFormatError, StorageError
 from vdgray.layout import VDG_MODEL_STAGE, WORLD_LM
 from vdgray.stage_options import build_config, config_options
 
@@ -79,8 +79,9 @@ def build(cfg: AssembleConfig):
     from vdgray.models.vdg.build import assemble, llama_config, make_processor, world_tokenizer
 
     enc = load_encoder(cfg.vision)
-    if enc.kind != "clip":
-        raise StorageError(f"{cfg.vision}: the VDG vision tower must be a CLIP model")
+    if not enc.dual:
+        raise DataFormatError(f"{cfg.vision}: the VDG vision tower must be a dual encoder's "
+                              f"vision side (CLIP, SigLIP), got {enc.kind}")
     if cfg.lm is None:
         from vdgray.data.synthetic.texts import world_texts
 
@@ -95,7 +96,7 @@ def build(cfg: AssembleConfig):
         lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model = assemble(enc.model, lm, tok, vision_feature_layer=cfg.vision_feature_layer,
                      seed=cfg.seed)
-    proc = make_processor(enc.processor, tok, enc.model.config.vision_config.patch_size)
+    proc = make_processor(enc.processor, tok, enc.model.config.vision_config)
     return model, proc
 
 

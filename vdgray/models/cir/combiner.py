@@ -48,7 +48,7 @@ class Combiner(nn.Module):
 
 
 class CombinerCIR(CirModel):
-    """CLIPModel backbone + Combiner; settings: projection_dim, hidden_dim, train_backbone."""
+    """Dual-encoder backbone (CLIPModel, SiglipModel) + Combiner; settings: projection_dim, hidden_dim, train_backbone."""
 
     kind = "combiner"
     default_temperature = 0.01  # CLIP4Cir's logit scale of 100
@@ -56,9 +56,9 @@ class CombinerCIR(CirModel):
     def __init__(self, encoder: Encoder, projection_dim: int | None = None,
                  hidden_dim: int | None = None, train_backbone: str = "text",
                  dropout: float = 0.5):
-        if encoder.kind != "clip":
-            raise ValueError(f"the combiner needs a CLIP backbone, got {encoder.kind} "
-                             f"({encoder.name})")
+        if not encoder.dual:
+            raise ValueError(f"the combiner needs a dual-encoder backbone (CLIP, SigLIP), got "
+                             f"{encoder.kind} ({encoder.name})")
         if train_backbone not in TRAIN_BACKBONE:
             raise ValueError(f"train_backbone must be one of {TRAIN_BACKBONE}, got "
                              f"{train_backbone!r}")
@@ -68,17 +68,14 @@ class CombinerCIR(CirModel):
         super().__init__(encoder, {"projection_dim": projection_dim, "hidden_dim": hidden_dim,
                                    "train_backbone": train_backbone, "dropout": dropout})
         self.combiner = Combiner(dim, projection_dim, hidden_dim, dropout)
-        clip = self.backbone
-        for p in clip.parameters():
+        backbone = self.backbone
+        for p in backbone.parameters():
             p.requires_grad_(False)
-        if train_backbone in ("text", "all"):
-            for m in (clip.text_model, clip.text_projection):
-                for p in m.parameters():
-                    p.requires_grad_(True)
-        if train_backbone == "all":
-            for m in (clip.vision_model, clip.visual_projection):
-                for p in m.parameters():
-                    p.requires_grad_(True)
+        towers = {"none": (), "text": encoder.family.text_modules,
+                  "all": encoder.family.text_modules + encoder.family.vision_modules}
+        for name in towers[train_backbone]:
+            for p in getattr(backbone, name).parameters():
+                p.requires_grad_(True)
         self._train_vision = train_backbone == "all"
         self._train_text = train_backbone in ("text", "all")
         self.frozen_image_features = not self._train_vision

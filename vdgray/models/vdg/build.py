@@ -58,26 +58,40 @@ def ensure_image_token(tokenizer) -> int:
     return int(ids)
 
 
+def _vision_side(vision_model):
+    """(vision config, vision weights) of a dual encoder (CLIPModel, SiglipModel) or of its
+    vision model alone (CLIPVisionModel, SiglipVisionModel)."""
+    if hasattr(vision_model.config, "vision_config"):
+        return vision_model.config.vision_config, vision_model.vision_model.state_dict()
+    state = vision_model.state_dict()
+    return vision_model.config, {k.removeprefix("vision_model."): v for k, v in state.items()}
+
+
+def vision_family(vcfg):
+    """The `Family` of a vision config (`clip_vision_model` -> clip, ...)."""
+    from vdgray.models.families import family_of
+
+    return family_of(vcfg.model_type.removesuffix("_vision_model"), "vision tower")
+
+
 def assemble(vision_model, lm, tokenizer, *, vision_feature_layer: int = -2, seed: int = 0):
-    """A `LlavaForConditionalGeneration` holding `vision_model` (CLIPVisionModel or the vision
-    half of a CLIPModel) and `lm` (a causal LM), with a freshly initialised projector."""
-    from transformers import CLIPVisionModel, LlavaConfig, LlavaForConditionalGeneration
+    """A `LlavaForConditionalGeneration` holding `vision_model` (a CLIP or SigLIP dual encoder,
+    or its vision model) and `lm` (a causal LM), with a freshly initialised projector. A CLIP
+    tower's CLS token is dropped (LLaVA's `default`); SigLIP has none (`full`)."""
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
 
     image_id = ensure_image_token(tokenizer)
-    if hasattr(vision_model, "vision_model") and not isinstance(vision_model, CLIPVisionModel):
-        vcfg = vision_model.config.vision_config
-        vstate = vision_model.vision_model.state_dict()
-    else:
-        vcfg = vision_model.config
-        vstate = {k.removeprefix("vision_model."): v for k, v in vision_model.state_dict().items()}
+    vcfg, vstate = _vision_side(vision_model)
+    family = vision_family(vcfg)
     if len(tokenizer) > lm.get_input_embeddings().weight.shape[0]:
         lm.resize_token_embeddings(len(tokenizer))
     tcfg = lm.config
     n_patches = (vcfg.image_size // vcfg.patch_size) ** 2
     cfg = LlavaConfig(
-        vision_config=vcfg.to_dict() | {"model_type": "clip_vision_model"},
+        vision_config=vcfg.to_dict(),
         text_config=tcfg.to_dict(), image_token_index=image_id, image_seq_length=n_patches,
-        vision_feature_layer=vision_feature_layer, vision_feature_select_strategy="default",
+        vision_feature_layer=vision_feature_layer,
+        vision_feature_select_strategy=family.vdg_feature_strategy,
         projector_hidden_act="gelu", tie_word_embeddings=False,
     )
     cfg.pad_token_id = tokenizer.pad_token_id
@@ -94,13 +108,17 @@ def assemble(vision_model, lm, tokenizer, *, vision_feature_layer: int = -2, see
     return model.eval()
 
 
-def make_processor(image_processor, tokenizer, patch_size: int):
-    """The LlavaProcessor saved with every VDG dir (one `<image>` -> patches-1 tokens, no CLS)."""
+def make_processor(image_processor, tokenizer, vision_config):
+    """The LlavaProcessor saved with every VDG dir: one `<image>` -> one token per patch (a
+    CLIP tower's CLS dropped), the shared chat template."""
     from transformers import LlavaProcessor
 
+    family = vision_family(vision_config)
     return LlavaProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
-        vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        image_processor=image_processor, tokenizer=tokenizer,
+        patch_size=vision_config.patch_size,
+        vision_feature_select_strategy=family.vdg_feature_strategy,
+        num_additional_image_tokens=family.vdg_extra_tokens,
         chat_template=CHAT_TEMPLATE, image_token=IMAGE_TOKEN,
     )
 
@@ -180,7 +198,7 @@ def tiny_vdg(seed: int = 0, lm_hidden: int = 32, lm_layers: int = 1, texts=()):
     lm = LlamaForCausalLM(llama_config(len(tok), tok, hidden=lm_hidden, layers=lm_layers,
                                        heads=2, max_positions=256))
     model = assemble(enc.model, lm, tok, seed=seed)
-    proc = make_processor(enc.processor, tok, enc.model.config.vision_config.patch_size)
+    proc = make_processor(enc.processor, tok, enc.model.config.vision_config)
     return model, proc
 
 

@@ -8,8 +8,10 @@ Two pieces of `vdgray generate`'s Ray Data pipeline:
   sees the row, and it reaches the sink unchanged, as Ray Data's checkpointing needs.
 - `ImageJoiner` is a keyed lookup instead of a join: each actor indexes the
   gallery's `image_id` column (ids only, no image bytes) once, then fetches the row groups a
-  batch needs, keeping a bounded LRU of them. A pair whose image is missing leaves the stream
-  and is recorded as a failure side file, never fatal.
+  batch needs, keeping a bounded LRU of them; a folder gallery maps ids to files (named as
+  every stage names them, `data.gallery.image_id_for`) and reads the files a batch needs. A
+  pair whose image is missing or cannot be decoded leaves the stream and is recorded as a
+  failure side file, never fatal.
 """
 
 from __future__ import annotations
@@ -202,16 +204,57 @@ class GalleryIndex:
         return out
 
 
+class FolderImages:
+    """image_id -> image file over a folder gallery; `fetch` reads the files (None when gone)."""
+
+    def __init__(self, root: str, files: list[str]):
+        from vdgray.data.gallery import image_id_for
+
+        self.where = {image_id_for(root, f): f for f in files}
+
+    def __contains__(self, image_id: str) -> bool:
+        return image_id in self.where
+
+    def fetch(self, image_ids: list[str]) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for image_id in image_ids:
+            uri = self.where.get(image_id)
+            try:
+                out.append(None if uri is None else storage.read_bytes(uri))
+            except StorageError:  # removed since the listing
+                out.append(None)
+        return out
+
+
+def unreadable_reason(data: bytes | None) -> str | None:
+    """Why image bytes cannot be used ("not in the gallery", "cannot be decoded: ..."), or
+    None. PIL's `verify` reads the file's structure without decoding every pixel."""
+    import io
+
+    from PIL import Image
+
+    if data is None:
+        return "not in the gallery"
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+    except Exception as e:  # PIL raises many types for corrupt input
+        return f"cannot be decoded ({type(e).__name__}: {e})"
+    return None
+
+
 class ImageJoiner:
     """map_batches callable: pairs rows -> the same rows plus reference_image/target_image.
 
-    Rows whose reference or target is not in the gallery (or has no bytes) are dropped and,
-    when `failures_uri` is set, written there as one small Parquet file per batch.
+    Rows whose reference or target is not in the gallery, has no bytes or cannot be decoded
+    are dropped and, when `failures_uri` is set, written there as one small Parquet file per
+    batch. `folder_root` set: `gallery_files` are the image files of a folder gallery.
     """
 
     def __init__(self, gallery_files: list[str], failures_uri: str | None = None,
-                 cache_bytes: int = 256 << 20):
-        self.index = GalleryIndex(gallery_files, cache_bytes)
+                 cache_bytes: int = 256 << 20, folder_root: str | None = None):
+        self.index = (FolderImages(folder_root, gallery_files) if folder_root is not None
+                      else GalleryIndex(gallery_files, cache_bytes))
         self.failures_uri = failures_uri
         # Resolved on the driver and pickled, so workers use the same endpoint/credentials.
         self._fs = storage.filesystem(failures_uri) if failures_uri else None
@@ -223,13 +266,13 @@ class ImageJoiner:
         ref_img, tgt_img = self.index.fetch(refs), self.index.fetch(tgts)
         keep, failed = [], []
         for i, (r, t) in enumerate(zip(ref_img, tgt_img, strict=True)):
-            if r is not None and t is not None:
+            why = [(name, iid, unreadable_reason(img)) for name, iid, img
+                   in (("reference", refs[i], r), ("target", tgts[i], t))]
+            why = [(name, iid, reason) for name, iid, reason in why if reason]
+            if not why:
                 keep.append(i)
                 continue
-            which = [name for name, img, iid in (("reference", r, refs[i]), ("target", t, tgts[i]))
-                     if img is None]
-            reason = "; ".join(f"{w} image {refs[i] if w == 'reference' else tgts[i]!r} "
-                               "not in the gallery" for w in which)
+            reason = "; ".join(f"{name} image {iid!r} {r}" for name, iid, r in why)
             failed.append({"pair_id": str(batch["pair_id"][i]), "reference_id": refs[i],
                            "target_id": tgts[i], "reason": reason})
         if failed:

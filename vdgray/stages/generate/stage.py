@@ -114,8 +114,8 @@ class GenerateConfig(StageConfig):
     """Settings of `vdgray generate`."""
 
     pairs: Uri = Field(..., description="URI of a finished `pairs` output (Parquet + manifest).")
-    gallery: Uri = Field(..., description="Gallery URI: a world, or Parquet image_id/image (+ manifest).")
-    model: Uri = Field(..., description="Exported VDG dir/URI (manifest stage `vdg-model`).")
+    gallery: Uri = Field(..., description="Gallery URI: a folder of images (recursive: JPEG/PNG/WebP; a broken file becomes a failure record), Parquet image_id/image (+ manifest), or a world; local or s3://.")
+    model: Uri = Field(..., description="VDG dir/URI: one vdgray wrote (vdg assemble / train-vdg / vdg export), or a llava-hf LLaVA checkpoint as is (named by its files' fingerprint; see models/vdg/identity.py).")
     output: Uri = Field(..., description="URI prefix of the `triplets` output.")
     backend: Literal["transformers", "vllm"] = Field("transformers", description="Generator backend.")
     batch_size: int = Field(16, ge=1, description="Pairs per generate call (and per Ray batch).")
@@ -159,14 +159,6 @@ class GenerateConfig(StageConfig):
         return resolve_use_gpu(self.use_gpu)
 
 
-def _gallery_files(uri: str) -> list[str]:
-    from vdgray.data.gallery import resolve_gallery
-
-    src = resolve_gallery(uri)
-    if src.kind != "parquet":
-        raise DataFormatError(f"{uri}: generate needs a Parquet gallery (image_id, image); "
-                              "a folder of images is not supported here")
-    return src.files
 
 
 def _check_state(cfg: GenerateConfig, state: dict) -> bool:
@@ -244,7 +236,7 @@ def _check_cpus(cfg: GenerateConfig) -> None:
                 "use_gpu", unit="GPUs")
 
 
-def _pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[str], committed):
+def _pipeline(cfg: GenerateConfig, units, generator: str, gallery, committed):
     """The lazy Ray Dataset from pairs to kept triplet rows.
 
     Ray 2.60 deprecates `max_restarts`/`max_task_retries` as `**ray_remote_args` of
@@ -255,11 +247,10 @@ def _pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[st
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"`ray_remote_args` is deprecated")
-        return _build_pipeline(cfg, units, generator, gallery_files, committed)
+        return _build_pipeline(cfg, units, generator, gallery, committed)
 
 
-def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: list[str],
-                    committed):
+def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery, committed):
     from ray.data import ActorPoolStrategy
 
     from vdgray.stages.generate.filters import DeltaFilter
@@ -271,7 +262,8 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery_files: l
                     committed=committed)
     ds = ds.map_batches(
         ImageJoiner, batch_size=None, compute=ActorPoolStrategy(size=cfg.join_concurrency), num_cpus=cfg.join_num_cpus,
-        fn_constructor_kwargs={"gallery_files": gallery_files,
+        fn_constructor_kwargs={"gallery_files": gallery.files,
+                               "folder_root": gallery.root if gallery.kind == "folder" else None,
                                "failures_uri": storage.join(cfg.output, FAILURES_DIR),
                                "cache_bytes": cfg.image_cache_mb << 20}, **retries)
     s = cfg.sampling
@@ -344,6 +336,7 @@ def run(cfg: GenerateConfig) -> dict:
     """Generate pseudo triplets from `cfg.pairs` into `cfg.output`; returns a summary."""
     import ray.data
 
+    from vdgray.data.gallery import resolve_gallery
     from vdgray.models.vdg.build import saved_response_format
     from vdgray.stages.generate.committed import (
         checkpoint_config,
@@ -352,15 +345,16 @@ def run(cfg: GenerateConfig) -> dict:
         remove_uncommitted,
     )
     from vdgray.stages.generate.join import plan_units, read_side_records
-    from vdgray.stages.generate.transformers_backend import generator_id, read_model_manifest
+    from vdgray.models.vdg.identity import vdg_identity
+    from vdgray.stages.generate.transformers_backend import generator_id
 
     t0 = time.perf_counter()
-    model_doc = read_model_manifest(cfg.model)
+    identity = vdg_identity(cfg.model)
     cfg.sampling.max_new_tokens = max_new_tokens_for(saved_response_format(cfg.model),
                                                      cfg.sampling.max_new_tokens)
-    generator = generator_id(cfg.model, model_doc, cfg.sampling_dict())
+    generator = generator_id(cfg.model, identity, cfg.sampling_dict())
     pair_files = manifest.dataset_files(cfg.pairs, stage=PAIRS_STAGE)
-    gallery_files = _gallery_files(cfg.gallery)
+    gallery = resolve_gallery(cfg.gallery)
     if cfg.backend == "vllm":
         _check_vllm(cfg)
     units = plan_units(pair_files, cfg.max_pairs)
@@ -382,7 +376,7 @@ def run(cfg: GenerateConfig) -> dict:
     ctx.checkpoint_config = checkpoint_config(ckpt_uri, fs)
     try:
         if units:
-            ds = _pipeline(cfg, units, generator, gallery_files, committed)
+            ds = _pipeline(cfg, units, generator, gallery, committed)
             ds.write_parquet(out_path, filesystem=fs, min_rows_per_file=cfg.rows_per_file,
                              ray_remote_args={"num_cpus": cfg.join_num_cpus})
     except VdgrayError:
@@ -421,7 +415,7 @@ def run(cfg: GenerateConfig) -> dict:
         failures=[{k: r[k] for k in ("pair_id", "reference_id", "target_id", "reason")}
                   for r in failures[:MANIFEST_FAILURES_MAX]],
         extra={"generator": generator, "source": "pseudo", "backend": cfg.backend,
-               "model_created_at": model_doc.get("created_at"), "sampling": cfg.sampling_dict(),
+               "model_identity": identity, "sampling": cfg.sampling_dict(),
                "filtered": removed, "resumed": resumed,
                "uncommitted_shards_removed": len(written) - len(files),
                "failures_truncated": len(failures) > MANIFEST_FAILURES_MAX,

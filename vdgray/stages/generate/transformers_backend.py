@@ -1,7 +1,8 @@
 """The generator id and the transformers backend of `vdgray generate`.
 
-`generator_id` names what produced a pseudo triplet: the exported VDG (its URI, the export's
-`created_at` and code version, from the `vdg-model` manifest) plus the sampling parameters.
+`generator_id` names what produced a pseudo triplet: the VDG (its URI and its identity,
+`models.vdg.identity`: the `vdg-model` manifest's `created_at` and code version, or a
+hub checkpoint's own fingerprint) plus the sampling parameters.
 It feeds `triplet_id`, so a re-run with the same model and sampling reproduces the same ids
 (and resumes), while a new export or other sampling gives new ids, never silent collisions.
 
@@ -22,27 +23,20 @@ import zlib
 
 import numpy as np
 
-from vdgray import manifest
-from vdgray.layout import VDG_MODEL_STAGE
 from vdgray.models.vdg.prompt import TEMPERATURE, TOP_K
 
 IMAGE_COLUMNS = ("reference_image", "target_image")
 
 
-def generator_id(model_uri: str, model_manifest: dict, sampling: dict) -> str:
-    """`<model name>@<10 hex digest>/t<temperature>-k<top_k>-n<max_new_tokens>-s<seed>`."""
-    key = {"model": str(model_uri).rstrip("/"), "created_at": model_manifest.get("created_at"),
-           "code_version": model_manifest.get("code_version"), "sampling": sampling}
+def generator_id(model_uri: str, identity: dict, sampling: dict) -> str:
+    """`<model name>@<10 hex digest>/t<temperature>-k<top_k>-n<max_new_tokens>-s<seed>`;
+    `identity` is `models.vdg.identity.vdg_identity(model_uri)`."""
+    key = {"model": str(model_uri).rstrip("/"), **identity, "sampling": sampling}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     name = str(model_uri).rstrip("/").rsplit("/", 1)[-1] or "vdg"
     s = sampling
     mode = (f"t{s['temperature']:g}-k{s['top_k']}" if s.get("do_sample", True) else "greedy")
     return f"{name}@{digest}/{mode}-n{s['max_new_tokens']}-s{s['seed']}"
-
-
-def read_model_manifest(model_uri: str) -> dict:
-    """The exported VDG's manifest (stage `vdg-model`); missing means export did not finish."""
-    return manifest.read_manifest(model_uri, stage=VDG_MODEL_STAGE)
 
 
 def batch_seed(seed: int, keys) -> int:

@@ -57,10 +57,14 @@ def _pairs(tmp_path, n=10, name="part-00000.parquet", row_group_size=None):
     return uri
 
 
-def _gallery(tmp_path, ids, row_group_size=3):
+def _png(image_id: str) -> bytes:
+    return solid_png((len(image_id) * 40 % 255, ord(image_id[0]), 0), size=8)
+
+
+def _gallery(tmp_path, ids, row_group_size=3, images=None):
     uri = str(tmp_path / "gallery.parquet")
-    storage.write_parquet(uri, pa.table({"image_id": ids,
-                                         "image": pa.array([i.encode() for i in ids], pa.binary())}),
+    data = images or [_png(i) for i in ids]
+    storage.write_parquet(uri, pa.table({"image_id": ids, "image": pa.array(data, pa.binary())}),
                           row_group_size=row_group_size)
     return uri
 
@@ -171,23 +175,46 @@ def test_gallery_index_fetches_across_row_groups_with_a_bounded_cache(tmp_path):
     ids = [f"img{i}" for i in range(10)]
     uri = _gallery(tmp_path, ids, row_group_size=3)
     index = GalleryIndex([uri], cache_bytes=1)  # keeps one row group at a time
-    assert index.fetch(["img9", "img0", "nope", "img4"]) == [b"img9", b"img0", None, b"img4"]
+    assert index.fetch(["img9", "img0", "nope", "img4"]) == [
+        _png("img9"), _png("img0"), None, _png("img4")]
     assert len(index._cache) == 1
     assert "img5" in index and "nope" not in index
 
 
-def test_image_joiner_drops_and_records_pairs_with_missing_images(tmp_path):
-    uri = _gallery(tmp_path, ["a", "b", "c"])
+def test_image_joiner_drops_and_records_pairs_with_missing_or_broken_images(tmp_path):
+    uri = _gallery(tmp_path, ["a", "b", "c", "bad"],
+                   images=[_png("a"), _png("b"), _png("c"), _png("bad")[:30]])
     joiner = ImageJoiner([uri], failures_uri=str(tmp_path / "_failures"))
-    batch = {"triplet_id": objects(["t1", "t2", "t3"]), "pair_id": objects(["p1", "p2", "p3"]),
-             "reference_id": objects(["a", "a", "zz"]), "target_id": objects(["b", "gone", "c"])}
+    batch = {"triplet_id": objects(["t1", "t2", "t3", "t4"]),
+             "pair_id": objects(["p1", "p2", "p3", "p4"]),
+             "reference_id": objects(["a", "a", "zz", "c"]),
+             "target_id": objects(["b", "gone", "c", "bad"])}
     out = joiner(batch)
     assert list(out["triplet_id"]) == ["t1"]
-    assert list(out["reference_image"]) == [b"a"] and list(out["target_image"]) == [b"b"]
+    assert list(out["reference_image"]) == [_png("a")]
+    assert list(out["target_image"]) == [_png("b")]
     recs = read_side_records(str(tmp_path / "_failures"), "pair_id")
-    assert [r["pair_id"] for r in recs] == ["p2", "p3"]
-    assert "target image 'gone'" in recs[0]["reason"]
-    assert "reference image 'zz'" in recs[1]["reason"]
+    assert [r["pair_id"] for r in recs] == ["p2", "p3", "p4"]
+    assert "target image 'gone' not in the gallery" in recs[0]["reason"]
+    assert "reference image 'zz' not in the gallery" in recs[1]["reason"]
+    assert "target image 'bad' cannot be decoded" in recs[2]["reason"]
+
+
+def test_image_joiner_reads_a_folder_gallery_by_the_ids_every_stage_gives(tmp_path):
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.png").write_bytes(_png("a"))
+    (root / "sub" / "b.jpg").write_bytes(_png("b"))
+    (root / "gone.png").write_bytes(_png("g"))
+    files = [str(root / "a.png"), str(root / "sub" / "b.jpg"), str(root / "gone.png")]
+    joiner = ImageJoiner(files, folder_root=str(root))
+    (root / "gone.png").unlink()  # removed after the listing
+    batch = {"triplet_id": objects(["t1", "t2"]), "pair_id": objects(["p1", "p2"]),
+             "reference_id": objects(["a", "a"]), "target_id": objects(["sub/b", "gone"])}
+    out = joiner(batch)
+    assert list(out["triplet_id"]) == ["t1"]
+    assert list(out["target_image"]) == [_png("b")]
+    assert "target image 'gone' not in the gallery" in joiner.failures[0]["reason"]
 
 
 def test_side_records_are_deduplicated(tmp_path):
