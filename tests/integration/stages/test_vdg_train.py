@@ -140,3 +140,24 @@ def test_describe_vdg_trains_on_its_priors_and_generates_only_the_change(tiny_wo
     texts = generate_deltas(model, proc, [split.read_image(q.reference) for q in qs],
                             [split.read_image(q.target) for q in qs], do_sample=False)
     assert len(texts) == 2 and all("before:" not in t and "after:" not in t for t in texts)
+
+
+def test_a_llava_hf_checkpoint_trains_and_is_evaluated_as_is(tiny_world):
+    """instruct and eval-vdg on a llava-hf dir that transformers wrote (no vdgray manifest)."""
+    from helpers.hub_models import save_llava
+
+    from vdgray.stages.eval_vdg import EvalVdgConfig
+    from vdgray.stages.eval_vdg import run as eval_vdg
+    from vdgray.stages.train_vdg import run
+
+    root, world, _ = tiny_world
+    hub = save_llava(root / "llava-hf")
+    out = str(root / "m-hub-instruct")
+    s = run(_cfg(stage="instruct", model=str(hub), output=out, cirr=f"{world}/cirr",
+                 lora={"r": 4, "alpha": 8}, epochs=2, batch_size=4, val_limit=4,
+                 name="instruct-hub"))
+    assert s["loss"] < s["first_epoch_loss"]
+    assert manifest.read_manifest(out, "vdg-model")["adapter"] is True
+    e = eval_vdg(EvalVdgConfig(model=str(hub), cirr=f"{world}/cirr", output=str(root / "ev"),
+                               limit=4, max_new_tokens=4, controls=False, torch_threads=1))
+    assert e["queries"] == 4

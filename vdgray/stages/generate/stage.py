@@ -431,7 +431,7 @@ def run(cfg: GenerateConfig) -> dict:
 @config_options
 @click.option("--pairs", default=None, help="Pairs URI (shortcut for --set pairs=...).")
 @click.option("--gallery", default=None, help="Gallery URI (shortcut for --set gallery=...).")
-@click.option("--model", default=None, help="Exported VDG URI (shortcut for --set model=...).")
+@click.option("--model", default=None, help="VDG dir/URI: vdgray's, or a llava-hf checkpoint as is (shortcut for --set model=...).")
 @click.option("--output", "-o", default=None, help="Output URI (shortcut for --set output=...).")
 def command(config_path, overrides, pairs, gallery, model, output):
     """Generate pseudo triplets (visual deltas) for mined pairs with the exported VDG."""

@@ -1,0 +1,78 @@
+"""A VDG from the user's own checkpoints: a llava-hf dir named by its files, SigLIP towers."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from helpers.hub_models import save_clip, save_llama, save_llava, save_siglip
+from helpers.images import noise_png
+
+from vdgray import manifest
+from vdgray.errors import DataFormatError
+from vdgray.models.vdg.identity import checkpoint_fingerprint, vdg_identity
+
+
+def test_a_hub_llava_is_named_by_its_files_the_same_on_every_read_and_copy(tmp_path):
+    llava = save_llava(tmp_path / "llava")
+    first = vdg_identity(str(llava))
+    assert set(first) == {"checkpoint"}
+    assert vdg_identity(str(llava)) == first
+    copy = shutil.copytree(llava, tmp_path / "elsewhere")
+    assert vdg_identity(str(copy)) == first
+
+
+def test_other_weights_of_the_same_shape_get_another_name(tmp_path):
+    a = checkpoint_fingerprint(str(save_llava(tmp_path / "a", seed=0)))
+    b = checkpoint_fingerprint(str(save_llava(tmp_path / "b", seed=1)))
+    assert a != b
+
+
+def test_a_vdgray_vdg_is_named_by_its_manifest(tmp_path):
+    llava = save_llava(tmp_path / "llava")
+    manifest.write_manifest(str(llava), stage="vdg-model", files=["config.json"])
+    doc = manifest.read_manifest(str(llava), stage="vdg-model")
+    assert vdg_identity(str(llava)) == {"created_at": doc["created_at"],
+                                        "code_version": doc["code_version"]}
+
+
+def test_a_directory_without_weights_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(DataFormatError, match="no weight files"):
+        checkpoint_fingerprint(str(tmp_path))
+
+
+@pytest.mark.parametrize("vision,tokens", [(save_clip, 16), (save_siglip, 16)])
+def test_assemble_takes_hub_vision_towers_and_a_hub_lm(tmp_path, vision, tokens):
+    from vdgray.models.vdg.build import load_vdg, save_vdg
+    from vdgray.models.vdg.generate import generate_deltas
+    from vdgray.stages.vdg_assemble import AssembleConfig, build
+
+    cfg = AssembleConfig(vision=str(vision(tmp_path / "vision")),
+                         lm=str(save_llama(tmp_path / "lm")), output=str(tmp_path / "vdg"))
+    model, proc = build(cfg)
+    assert model.config.image_seq_length == tokens
+    save_vdg(model, proc, tmp_path / "vdg")
+    model, proc = load_vdg(tmp_path / "vdg")
+    ids = proc(images=[_img(0), _img(1)], text=["<image> <image>"], return_tensors="pt")
+    assert int((ids["input_ids"] == model.config.image_token_id).sum()) == 2 * tokens
+    out = generate_deltas(model, proc, [noise_png(0)], [noise_png(1)], do_sample=False,
+                          max_new_tokens=4)
+    assert len(out) == 1 and isinstance(out[0], str)
+
+
+def _img(seed):
+    from vdgray.data.images import decode_image
+
+    return decode_image(noise_png(seed))
+
+
+def test_a_blip_is_not_a_vdg_vision_tower(tmp_path):
+    from helpers.hub_models import save_blip
+
+    from vdgray.stages.vdg_assemble import AssembleConfig, build
+
+    cfg = AssembleConfig(vision=str(save_blip(tmp_path / "blip")),
+                         lm=str(save_llama(tmp_path / "lm")), output=str(tmp_path / "vdg"))
+    with pytest.raises(DataFormatError, match="must be a dual encoder's vision side"):
+        build(cfg)
