@@ -164,9 +164,20 @@ def save_llama(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def save_llava(path: Path, layout: str = "processor", seed: int = 0) -> Path:
+# The weight names of the llava-hf checkpoints on the hub (llava-1.5-7b-hf and its kin),
+# written out here rather than imported, so the fixture does not lean on vdgray's own copy.
+HUB_LLAVA_NAMES = (("model.vision_tower.", "vision_tower.vision_model."),
+                   ("model.multi_modal_projector.", "multi_modal_projector."),
+                   ("model.language_model.", "language_model.model."),
+                   ("lm_head.", "language_model.lm_head."))
+
+
+def save_llava(path: Path, layout: str = "processor", seed: int = 0, names: str = "hub",
+               lm_hidden: int = 32) -> Path:
     """A tiny llava-1.5-shaped LlavaForConditionalGeneration (CLIP vision tower, CLS dropped,
-    Llama LM) with its LlavaProcessor, as a llava-hf checkpoint is; no vdgray manifest."""
+    Llama LM with heads of lm_hidden / 2) with its LlavaProcessor; no vdgray manifest.
+    `names`: "hub" writes the llava-hf weight names the hub's checkpoints have,
+    "transformers" what transformers 5's own `save_pretrained` writes."""
     from transformers import (
         CLIPImageProcessor,
         LlavaConfig,
@@ -181,8 +192,9 @@ def save_llava(path: Path, layout: str = "processor", seed: int = 0) -> Path:
         vision_config=dict(model_type="clip_vision_model", image_size=32, patch_size=8,
                            hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                            num_attention_heads=2),
-        text_config=dict(model_type="llama", vocab_size=len(tok), hidden_size=32,
-                         intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+        text_config=dict(model_type="llama", vocab_size=len(tok), hidden_size=lm_hidden,
+                         intermediate_size=2 * lm_hidden, num_hidden_layers=1,
+                         num_attention_heads=2,
                          num_key_value_heads=2, max_position_embeddings=256,
                          pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
                          eos_token_id=tok.eos_token_id),
@@ -198,7 +210,16 @@ def save_llava(path: Path, layout: str = "processor", seed: int = 0) -> Path:
     proc = LlavaProcessor(image_processor=ip, tokenizer=tok, patch_size=8,
                           vision_feature_select_strategy="default",
                           num_additional_image_tokens=1, image_token="<image>")
-    return _save(path, model, proc, ip, tok, layout)
+    _save(path, model, proc, ip, tok, layout)
+    if names == "hub":
+        state = {}
+        for key, value in model.state_dict().items():
+            old, new = next((o, n) for o, n in HUB_LLAVA_NAMES if key.startswith(o))
+            state[new + key[len(old):]] = value
+        model.save_pretrained(path, state_dict=state, save_original_format=False)
+    elif names != "transformers":
+        raise ValueError("names must be hub or transformers")
+    return path
 
 
 SAVERS = {"clip": save_clip, "siglip": save_siglip, "blip": save_blip}

@@ -165,3 +165,21 @@ def test_a_model_vllm_cannot_serve_on_cpu_is_refused_before_any_work(world_vdg, 
         in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not os.path.exists(output)  # nothing started, nothing written
+
+
+def test_a_llava_hf_checkpoint_as_is_gives_the_transformers_backends_greedy_deltas(
+        world_vdg, tmp_path):
+    """A llava-hf dir with no vdgray manifest (the hub's weight names, transformers' own
+    processor files) on vLLM: named by its files, the same deltas as transformers."""
+    from helpers.hub_models import save_llava
+
+    w = world_vdg
+    hub = save_llava(tmp_path / "llava-hf", lm_hidden=64)  # heads of 32: vLLM's CPU serves it
+    greedy = {"sampling.do_sample": "false", "model": str(hub), "sampling.max_new_tokens": 8}
+    ours = _generate(w, str(tmp_path / "transformers"), backend="transformers", **greedy)
+    theirs = _generate(w, str(tmp_path / "vllm"), backend="vllm", **greedy)
+    assert len(ours) == w["n_pairs"] - 1 and set(theirs) == set(ours)
+    differ = {k: (ours[k][1], theirs[k][1]) for k in ours if ours[k] != theirs[k]}
+    assert not differ, f"{len(differ)}/{len(ours)} deltas differ: {list(differ.values())[:3]}"
+    doc = manifest.read_manifest(str(tmp_path / "vllm"), stage="triplets")
+    assert set(doc["model_identity"]) == {"checkpoint"}

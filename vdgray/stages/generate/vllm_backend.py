@@ -91,8 +91,34 @@ def lm_head_size(model_dir: str | Path) -> tuple[int, str]:
             f"{path}: text_config.hidden_size / text_config.num_attention_heads")
 
 
+def transformers5_weight_names(model_dir: str | Path) -> list[str]:
+    """The weight files (names only, headers read) that hold LLaVA weights under transformers
+    5's own module names (`model.vision_tower.*`, ...) instead of the llava-hf names vLLM's
+    LLaVA loader reads (`vision_tower.vision_model.*`, ...): what a plain `save_pretrained`
+    of a LLaVA in transformers 5 writes. `vdg export` and every vdgray VDG use the llava-hf
+    names (`models.vdg.build.save_vdg`), and so do the llava-hf checkpoints on the hub."""
+    from safetensors import safe_open
+
+    from vdgray.models.vdg.build import LLAVA_HF_PREFIXES
+
+    bad = []
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(f), framework="pt") as st:
+            if any(not k.startswith(LLAVA_HF_PREFIXES) for k in st.keys()):
+                bad.append(f.name)
+    return bad
+
+
 def check_servable(model_dir: str | Path, *, on_gpu: bool) -> None:
-    """Refuse (ConfigError naming the keys) a model vLLM's CPU attention cannot serve."""
+    """Refuse (ConfigError naming the file or keys) a model vLLM cannot load, or whose
+    attention vLLM's CPU build cannot serve."""
+    bad = transformers5_weight_names(model_dir)
+    if bad:
+        raise ConfigError(
+            f"{Path(model_dir) / bad[0]}: LLaVA weights under transformers 5's module names "
+            "(model.vision_tower.*, model.language_model.*), which vLLM's LLaVA loader does not "
+            "read; `vdgray vdg export --set model=DIR --set output=NEW` rewrites them in the "
+            "llava-hf layout, or use backend=transformers")
     if on_gpu:
         return
     size, keys = lm_head_size(model_dir)

@@ -76,3 +76,19 @@ def test_a_blip_is_not_a_vdg_vision_tower(tmp_path):
                          lm=str(save_llama(tmp_path / "lm")), output=str(tmp_path / "vdg"))
     with pytest.raises(DataFormatError, match="must be a dual encoder's vision side"):
         build(cfg)
+
+
+def test_hub_weight_names_and_transformers5_names_both_load_but_only_one_serves_on_vllm(tmp_path):
+    from vdgray.errors import ConfigError
+    from vdgray.models.vdg.build import load_vdg
+    from vdgray.stages.generate.vllm_backend import check_servable, transformers5_weight_names
+
+    hub = save_llava(tmp_path / "hub", lm_hidden=64)
+    t5 = save_llava(tmp_path / "t5", names="transformers", lm_hidden=64)
+    a, b = load_vdg(hub)[0].state_dict(), load_vdg(t5)[0].state_dict()
+    assert all(a[k].equal(b[k]) for k in a)
+    assert transformers5_weight_names(hub) == []
+    check_servable(hub, on_gpu=False)
+    assert transformers5_weight_names(t5) == ["model.safetensors"]
+    with pytest.raises(ConfigError, match="model.safetensors: LLaVA weights under transformers 5"):
+        check_servable(t5, on_gpu=True)
