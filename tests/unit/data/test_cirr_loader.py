@@ -65,7 +65,7 @@ def test_test1_has_no_targets(cirr_root):
 def test_custom_image_root(cirr_copy, tmp_path):
     moved = tmp_path / "nlvr2"
     shutil.move(str(cirr_copy / "img_raw"), moved)
-    with pytest.raises(DataFormatError, match="absent under"):
+    with pytest.raises(DataFormatError, match="CIRR images not found in any known layout"):
         load_cirr(str(cirr_copy), "val", check_images=True)
     val = load_cirr(str(cirr_copy), "val", image_root=str(moved), check_images=True)
     assert val.read_image("dev-0-0-img0").startswith(b"\x89PNG")
