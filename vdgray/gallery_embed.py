@@ -20,7 +20,7 @@ from pydantic import Field
 
 from vdgray import storage
 from vdgray.config import StageConfig
-from vdgray.errors import DataFormatError
+from vdgray.errors import DataFormatError, VdgrayError, innermost
 from vdgray.layout import EMBEDDING, embeddings_schema
 from vdgray.runtime import RayConfig
 
@@ -150,6 +150,12 @@ def embed_batches(ds, pool: EncoderPool):
 def write_embeddings(ds, where: str) -> tuple[list[str], list[str]]:
     """Write `ds` as Parquet under `where`; (file URIs, their paths relative to `where`)."""
     fs, path = storage.filesystem(where)
-    ds.write_parquet(path, filesystem=fs)
+    try:
+        ds.write_parquet(path, filesystem=fs)
+    except Exception as e:  # Ray Data wraps an actor's own error (an image file gone) in ~70
+        cause = innermost(e, "cause")  # lines of its traceback: ours is one line, say that
+        if isinstance(cause, VdgrayError):
+            raise type(cause)(str(cause)) from None
+        raise
     rel = storage.list_relative(where, suffix=".parquet")
     return [storage.join(where, r) for r in rel], rel

@@ -8,6 +8,7 @@ A root matching none, or both benchmarks, is a DataFormatError saying what was l
 from __future__ import annotations
 
 from fnmatch import fnmatch
+from typing import Literal
 
 from vdgray import manifest, storage
 from vdgray.errors import DataFormatError
@@ -20,6 +21,8 @@ from vdgray.layout import (
 )
 
 AUTO = "auto"
+# a config's `format` key: one of layout.DATA_FORMATS, or auto (tests/unit/data checks both agree)
+DataFormat = Literal["auto", "world", "cirr", "fashioniq"]
 CAPTIONS_DIR = cirr_captions_file("*").split("/", 1)[0]
 
 

@@ -15,6 +15,12 @@ from vdgray import storage
 from vdgray.data import images as img
 from vdgray.errors import DataFormatError
 
+# the description of every stage's `image_root` setting (train-cir, eval, index, serve)
+IMAGE_ROOT_HELP = ("Image root: CIRR, the folder the split files' ./dev/... paths are relative "
+                   "to; FashionIQ, the folder of <name>.png|jpg. Default: found among root/img_raw, "
+                   "root and root's parent (CIRR), root/images, root/../images, root, root/.. "
+                   "(FashionIQ).")
+
 
 def probe_names(names: Sequence[str]) -> list[str]:
     """The listed entries a probe checks: the first and the last (one when they agree)."""
