@@ -13,6 +13,7 @@ manifest (stage "eval") written last.
 from __future__ import annotations
 
 import time
+
 import click
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
