@@ -17,6 +17,11 @@ class StorageError(VdgrayError):
     """A URI cannot be read or written (bad URI, missing object, unreachable S3)."""
 
 
+class MissingFileError(StorageError):
+    """A file that should be there is not (deleted, moved, a volume remounted elsewhere): the
+    storage answered, unlike a StorageError for a store that cannot be reached or read."""
+
+
 class DataFormatError(VdgrayError):
     """An input dataset is malformed (missing file, bad record, image listed but absent)."""
 

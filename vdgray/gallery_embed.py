@@ -20,7 +20,7 @@ from pydantic import Field
 
 from vdgray import storage
 from vdgray.config import StageConfig
-from vdgray.errors import DataFormatError
+from vdgray.errors import DataFormatError, VdgrayError, innermost
 from vdgray.layout import EMBEDDING, embeddings_schema
 from vdgray.runtime import RayConfig
 
@@ -150,6 +150,16 @@ def embed_batches(ds, pool: EncoderPool):
 def write_embeddings(ds, where: str) -> tuple[list[str], list[str]]:
     """Write `ds` as Parquet under `where`; (file URIs, their paths relative to `where`)."""
     fs, path = storage.filesystem(where)
-    ds.write_parquet(path, filesystem=fs)
+    # Ray Data reports an actor's own error (an image file gone) as UserCodeException with ~70
+    # lines of traceback and the error only as text; asked (on the dataset's own context), it
+    # raises the original, whose one line we say (a bug of ours keeps its traceback)
+    ds.context.raise_original_map_exception = True
+    try:
+        ds.write_parquet(path, filesystem=fs)
+    except Exception as e:
+        cause = innermost(e, "cause")
+        if isinstance(cause, VdgrayError):  # Ray appends its retry advice on more lines
+            raise type(cause)(str(cause).splitlines()[0]) from None
+        raise
     rel = storage.list_relative(where, suffix=".parquet")
     return [storage.join(where, r) for r in rel], rel

@@ -10,6 +10,8 @@ world layout are checked against this module (tests/unit/test_layout.py).
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 
 from vdgray import manifest, storage
@@ -78,19 +80,69 @@ def truth_file(world: str, name: str) -> str:
     return storage.join(world_part(world, TRUTH), name)
 
 
+# --- the benchmark formats a human-triplet root can hold -----------------------------------
+DATA_FORMATS = ("world", "cirr", "fashioniq")  # "auto" in a config: detected from the root
+
+
 # --- the CIRR rc2 layout (a world's cirr/ and a real CIRR root) ---------------------------
 CIRR_VERSION = "rc2"
 CIRR_IMAGES_DIR = "img_raw"
 
 
 def cirr_captions_file(split: str) -> str:
-    """A split's queries, relative to the CIRR root."""
+    """A split's queries, relative to the CIRR root ("*" for the detection pattern)."""
     return f"captions/cap.{CIRR_VERSION}.{split}.json"
 
 
 def cirr_split_file(split: str) -> str:
     """A split's image name -> file map, relative to the CIRR root."""
     return f"image_splits/split.{CIRR_VERSION}.{split}.json"
+
+
+def cirr_image_roots(root: str) -> tuple[str, ...]:
+    """Where a CIRR root's images are looked for, in order (the split files' paths, e.g.
+    "./dev/dev-245-2-img1.png", are relative to it): root/img_raw (the synthetic world),
+    root itself (train/, dev/, test1/ beside captions/ and image_splits/), and root's parent
+    (CLIP4Cir's cirr_dataset/{train,dev,test1} with cirr_dataset/cirr/{captions,...})."""
+    return _unique(storage.join(root, CIRR_IMAGES_DIR), root, *_parent_of(root))
+
+
+# --- the FashionIQ layout -------------------------------------------------------------------
+FASHIONIQ_CATEGORIES = ("dress", "shirt", "toptee")
+FASHIONIQ_IMAGES_DIR = "images"
+FASHIONIQ_IMAGE_EXTS = ("png", "jpg")  # an image is <name>.png, else <name>.jpg
+
+
+def fashioniq_captions_file(category: str, split: str) -> str:
+    """A category's queries, relative to the FashionIQ root ("*" for the detection pattern)."""
+    return f"captions/cap.{category}.{split}.json"
+
+
+def fashioniq_split_file(category: str, split: str) -> str:
+    """A category's image names (its gallery), relative to the FashionIQ root."""
+    return f"image_splits/split.{category}.{split}.json"
+
+
+def fashioniq_image_roots(root: str) -> tuple[str, ...]:
+    """Where a FashionIQ root's <name>.png|jpg images are looked for, in order: root/images
+    (as unpacked), root's parent's images/ (captions/ and image_splits/ one level down),
+    root itself and root's parent."""
+    up = _parent_of(root)
+    return _unique(storage.join(root, FASHIONIQ_IMAGES_DIR),
+                   *(storage.join(p, FASHIONIQ_IMAGES_DIR) for p in up), root, *up)
+
+
+def _parent_of(root: str) -> tuple[str, ...]:
+    """root's parent folder, or nothing for a bucket or filesystem root."""
+    root = root.rstrip("/") or "/"
+    if storage.is_s3(root):
+        return (root.rsplit("/", 1)[0],) if "/" in root[len(storage.S3_PREFIX):] else ()
+    up = os.path.dirname(os.path.abspath(root))
+    return () if up == os.path.abspath(root) else (up,)
+
+
+def _unique(*uris: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(uris))
 
 
 # --- the index folder (vdgray index -> vdgray serve) --------------------------------------
@@ -113,10 +165,11 @@ def eval_cache_uri(output: str, cache: str | None = None) -> str:
 
 
 def gallery_cache_key(data_format: str, root: str, split: str | None, what: str,
-                      images: int) -> dict:
-    """What names one cached gallery embedding (with the model): eval and index share it."""
+                      images: int, image_root: str) -> dict:
+    """What names one cached gallery embedding (with the model): eval and index share it.
+    The image root is part of it: the same split files over other images are other vectors."""
     return {"format": data_format, "root": root, "split": split, "what": what,
-            "images": images}
+            "images": images, "image_root": image_root}
 
 
 # --- Parquet schemas and column names -----------------------------------------------------

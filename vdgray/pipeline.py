@@ -9,13 +9,14 @@ a re-submitted job resume where it stopped.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
 import click
 from pydantic import Field, model_validator
 
 from vdgray import layout, manifest, storage
 from vdgray.config import StageConfig, Uri, deep_merge
+from vdgray.data.formats import AUTO, DataFormat, detect_format
 from vdgray.errors import ConfigError
 from vdgray.runtime import RayConfig, ensure_ray
 from vdgray.stages.table import STAGE_TABLE, Stage, job_groups
@@ -24,6 +25,8 @@ from vdgray.stages.table import STAGE_TABLE, Stage, job_groups
 STAGES: dict[str, Stage] = {s.name: s for s in STAGE_TABLE}
 # The VDG's training chain: each stage starts from the previous one present in the run.
 VDG_CHAIN = ("vdg-assemble", "vdg-lm", "vdg-align", "vdg-instruct")
+# The stages whose wiring depends on the human triplets' format.
+HUMAN_STAGES = (*VDG_CHAIN[1:], "eval-vdg", "train-cir", "eval", "index")
 # Job names (jobs/<name>.py, the k8s RayJobs) that run several pipeline stages as one job.
 JOB_GROUPS: dict[str, tuple[str, ...]] = job_groups()
 
@@ -42,11 +45,15 @@ class PipelineConfig(StageConfig):
         None, description="Encoder (name or CLIP dir URI) for embed, the VDG's vision tower and "
         "the retriever's backbone; default: the trained world encoder."
     )
-    human_format: Literal["world", "cirr", "fashioniq"] = Field(
-        "world", description="Human triplets: the synthetic world's cirr/ split, a CIRR root, "
-        "or a FashionIQ root (retriever only)."
+    human_format: DataFormat = Field(
+        "auto", description="Human triplets: the synthetic world's cirr/ split, a CIRR root, "
+        "a FashionIQ root (retriever only), or auto: the world without human_root, else "
+        "detected from human_root."
     )
     human_root: Uri | None = Field(None, description="Human triplets root; default: the world.")
+    human_image_root: Uri | None = Field(
+        None, description="Image root of human_root (train-cir, eval and index get it); default: "
+        "found as each stage finds it (CIRR: root/img_raw, root, root's parent).")
     vdg: Uri | None = Field(
         None, description="Starting VDG (a LLaVA dir, e.g. llava-1.5) when the run has no earlier "
         "VDG stage; after vdg-instruct, the exported model generate uses if vdg-export is absent."
@@ -92,12 +99,21 @@ def _vdg_input(cfg: PipelineConfig, stage: str) -> str:
     return cfg.vdg
 
 
+def human_format(cfg: PipelineConfig) -> str:
+    """The human triplets' format: as set, the world's without human_root, else detected."""
+    if cfg.human_format != AUTO:
+        return cfg.human_format
+    return "world" if cfg.human_root is None else detect_format(cfg.human_root)
+
+
 def wiring(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
     """The URI fields of a stage's config, derived from the pipeline root and the inputs."""
     world = uri_of(cfg, "synth")
     gallery = cfg.gallery or layout.world_part(world, layout.GALLERY)
     encoder = cfg.encoder or uri_of(cfg, "train-encoder")
     human = cfg.human_root or world
+    fmt = human_format(cfg) if stage in HUMAN_STAGES else None
+    images = {"image_root": cfg.human_image_root} if cfg.human_image_root else {}
     out = uri_of(cfg, stage)
     fixed = dict(STAGES[stage].fixed)
     if stage in ("synth",):
@@ -112,12 +128,12 @@ def wiring(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
         given_lm = (cfg.settings.get(stage) or {}).get("lm")
         return {"vision": encoder, "output": out, **({} if given_lm else {"world": world})}
     if stage in VDG_CHAIN:  # lm / align / instruct
-        cirr = {"cirr": human} if cfg.human_format == "cirr" else {}
+        cirr = {"cirr": human} if fmt == "cirr" else {}
         return {**fixed, "model": _vdg_input(cfg, stage), "world": world, "output": out, **cirr}
     if stage == "vdg-export":
         return {"model": _vdg_input(cfg, stage), "output": out}
     if stage == "eval-vdg":
-        data = {"cirr": human} if cfg.human_format == "cirr" else {"world": world}
+        data = {"cirr": human} if fmt == "cirr" else {"world": world}
         return {"model": _vdg_input(cfg, stage), "output": out, **data}
     if stage == "generate":
         return {"pairs": uri_of(cfg, "mine"), "gallery": gallery,
@@ -125,16 +141,16 @@ def wiring(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
     if stage == "train-cir":
         pseudo = ({"pseudo": uri_of(cfg, "generate"), "pseudo_gallery": gallery}
                   if "generate" in cfg.stages else {})
-        return {"human": {"format": cfg.human_format, "root": human},
+        return {"human": {"format": fmt, "root": human, **images},
                 "model": {"encoder": encoder}, "output": out, **pseudo}
     if stage == "eval":
         return {"model": uri_of(cfg, "train-cir"), "output": out,
-                "data": {"format": cfg.human_format, "root": human}}
+                "data": {"format": fmt, "root": human, **images}}
     if stage == "cir-claim":
         return {"world": world, "triplets": uri_of(cfg, "generate"), "gallery": gallery,
                 "encoder": encoder, "output": out}
     if stage == "index":
-        split = {"split": "val"} if cfg.human_format != "fashioniq" else {}
+        split = {"split": "val", **images} if fmt != "fashioniq" else {}
         return {"model": uri_of(cfg, "train-cir"), "gallery": human, "output": out, **split}
     if stage == "serve-check":
         return {"model": uri_of(cfg, "train-cir"), "index": uri_of(cfg, "index"), "world": world}

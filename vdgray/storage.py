@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from vdgray.errors import StorageError
+from vdgray.errors import MissingFileError, StorageError
 
 S3_PREFIX = "s3://"
 
@@ -165,10 +165,10 @@ def read_bytes(uri: str) -> bytes:
         with fs.open_input_stream(path) as f:
             return f.read()
     except FileNotFoundError:
-        raise StorageError(f"{uri}: file not found") from None
+        raise MissingFileError(f"{uri}: file not found") from None
     except OSError as e:
         if "not found" in str(e).lower() or "nosuchkey" in str(e).lower().replace(" ", ""):
-            raise StorageError(f"{uri}: file not found") from None
+            raise MissingFileError(f"{uri}: file not found") from None
         raise _wrap(uri, "read", e) from None
 
 
@@ -293,7 +293,7 @@ def read_parquet(uris: str | list[str], columns: list[str] | None = None) -> pa.
         try:
             tables.append(pq.read_table(path, filesystem=fs, columns=columns))
         except FileNotFoundError:
-            raise StorageError(f"{u}: file not found") from None
+            raise MissingFileError(f"{u}: file not found") from None
         except (OSError, pa.ArrowInvalid) as e:
             raise _wrap(u, "read Parquet", e) from None
     if not tables:

@@ -143,15 +143,25 @@ def test_cirr_file_names_are_the_rc2_release():
     assert image_split_uri("s3://b/c", "train") == "s3://b/c/image_splits/split.rc2.train.json"
 
 
-def test_gallery_cache_key_is_the_one_eval_and_index_wrote():
+def test_gallery_cache_key_names_the_image_root():
     from vdgray.eval.cir_embed import cache_key
 
-    key = layout.gallery_cache_key("world", "s3://b/w", "val", "cirr", 12)
-    # the dict both stages typed by hand before, in the same order: same cache entry
+    key = layout.gallery_cache_key("world", "s3://b/w", "val", "cirr", 12, "s3://b/w/cirr/img_raw")
     assert list(key.items()) == [("format", "world"), ("root", "s3://b/w"), ("split", "val"),
-                                 ("what", "cirr"), ("images", 12)]
-    assert cache_key("m", key) == cache_key("m", {"format": "world", "root": "s3://b/w",
-                                                  "split": "val", "what": "cirr", "images": 12})
+                                 ("what", "cirr"), ("images", 12),
+                                 ("image_root", "s3://b/w/cirr/img_raw")]
+    # the same split files over images elsewhere are another cache entry
+    other = layout.gallery_cache_key("world", "s3://b/w", "val", "cirr", 12, "s3://b/w/cirr")
+    assert cache_key("m", key) != cache_key("m", other)
+
+
+def test_image_root_candidates_in_probe_order(tmp_path):
+    root = str(tmp_path / "cirr_dataset" / "cirr")
+    assert layout.cirr_image_roots(root) == (f"{root}/img_raw", root, str(tmp_path / "cirr_dataset"))
+    assert layout.cirr_image_roots("s3://b/c") == ("s3://b/c/img_raw", "s3://b/c", "s3://b")
+    assert layout.cirr_image_roots("s3://b") == ("s3://b/img_raw", "s3://b")
+    assert layout.fashioniq_image_roots("s3://b/f") == ("s3://b/f/images", "s3://b/images",
+                                                        "s3://b/f", "s3://b")
 
 
 def test_schemas():

@@ -65,3 +65,23 @@ def test_a_stage_job_given_a_pipeline_config_runs_only_its_stages(tmp_path, monk
     assert jobs.stage_main("generate", ["--config", str(p)]) == 0
     assert seen == {"stages": ["mine", "generate"], "only": ["generate"]}
     assert jobs.stage_main("train-vdg", ["--config", str(p)]) == 2  # no VDG stage in it
+
+
+def test_human_root_format_is_detected_and_its_image_root_reaches_each_stage(tmp_path):
+    from helpers.assets import CIRR_TINY, FASHIONIQ_TINY
+
+    c = cfg(["vdg-align", "train-cir", "eval", "index"], vdg="/v", human_root=str(CIRR_TINY),
+            human_image_root="/imgs")
+    tc, ev, ix = (stage_config(c, s) for s in ("train-cir", "eval", "index"))
+    assert (tc.human.format, tc.human.root, tc.human.image_root) == ("cirr", str(CIRR_TINY),
+                                                                     "/imgs")
+    assert (ev.data.format, ev.data.image_root) == ("cirr", "/imgs")
+    assert (ix.gallery, ix.split, ix.image_root) == (str(CIRR_TINY), "val", "/imgs")
+    assert stage_config(c, "vdg-align").cirr == str(CIRR_TINY)
+    # without human_root the human triplets are the world's, with nothing to detect
+    assert stage_config(cfg(["train-cir"]), "train-cir").human.format == "world"
+    fiq = cfg(["train-cir"], human_root=str(FASHIONIQ_TINY))
+    assert stage_config(fiq, "train-cir").human.format == "fashioniq"
+    # an explicit format wins over detection
+    forced = cfg(["train-cir"], human_root=str(FASHIONIQ_TINY), human_format="cirr")
+    assert stage_config(forced, "train-cir").human.format == "cirr"

@@ -6,7 +6,7 @@ code path both for real CIRR and for the embedded demo:
     root/captions/cap.rc2.{train,val,test1}.json   list of {pairid, reference, target_hard,
         target_soft, caption, img_set{id, members}} (test1 has no target_hard/target_soft)
     root/image_splits/split.rc2.{split}.json       {name: "./dev/dev-245-2-img1.png", ...}
-    image_root/<relative path>                     default root/img_raw
+    image_root/<relative path>                     default: found (data.image_root)
 
 Every problem is a DataFormatError naming the file, the record (index and pairid) and field.
 """
@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from vdgray import storage
 from vdgray.data import images as img
 from vdgray.data.benchmark import BenchmarkSplit, read_json
+from vdgray.data.image_root import find_image_root, probe_names
 from vdgray.errors import DataFormatError, StorageError
-from vdgray.layout import CIRR_IMAGES_DIR, CIRR_VERSION, cirr_captions_file, cirr_split_file
+from vdgray.layout import CIRR_VERSION, cirr_captions_file, cirr_image_roots, cirr_split_file
 
 CIRR_SPLITS = ("train", "val", "test1")
 VERSION = CIRR_VERSION
@@ -144,13 +145,14 @@ def load_cirr(root: str, split: str, image_root: str | None = None,
               check_images: bool = False) -> CirrSplit:
     """Load one CIRR split ("train", "val" or "test1") from a local path or s3:// URI.
 
-    `image_root` defaults to root/img_raw (the official release keeps NLVR2 images elsewhere,
-    so it is configurable). With `check_images`, one listing of the image root verifies that
+    `image_root` (what the split file's "./dev/..." paths are relative to) is, when not
+    given, the first of `layout.cirr_image_roots(root)` that holds the split's first and last
+    image (img_raw/, beside captions/, the parent folder); none of them is a DataFormatError
+    naming every path tried. With `check_images`, one listing of the image root verifies that
     every image of the split exists.
     """
     if split not in CIRR_SPLITS:
         raise DataFormatError(f"unknown CIRR split {split!r} (expected one of {CIRR_SPLITS})")
-    image_root = image_root or storage.join(root, CIRR_IMAGES_DIR)
     cap_uri, split_uri = captions_uri(root, split), image_split_uri(root, split)
     rels = _load_image_split(split_uri)
     records = read_json(cap_uri, "CIRR captions")
@@ -164,6 +166,9 @@ def load_cirr(root: str, split: str, image_root: str | None = None,
                                   f"(also record {seen[q.pairid]})")
         seen[q.pairid] = i
         queries.append(q)
+    if image_root is None:
+        probes = [[rels[name]] for name in probe_names(list(rels))]
+        image_root = find_image_root(cirr_image_roots(root), probes, split_uri, "CIRR")
     if check_images:
         img.check_present(rels.items(), image_root, split_uri)
     images = {name: img.image_uri(image_root, rel) for name, rel in rels.items()}

@@ -3,7 +3,8 @@
     root/captions/cap.{dress,shirt,toptee}.{train,val,test}.json
         list of {"candidate": name, "target": name, "captions": [c1, c2]}
     root/image_splits/split.{cat}.{split}.json    list of image names (the category's gallery)
-    image_root/<name>.<ext>                       default root/images, ext png or jpg
+    image_root/<name>.<ext>                       ext png or jpg; image_root found among
+        root/images, root/../images, root, root/.. (layout.fashioniq_image_roots)
 
 The query text joins the two captions as CLIP4Cir and most published code do, so scores are
 comparable: f"{c1.strip('.?, ').capitalize()} and {c2.strip('.?, ')}". Every problem is a
@@ -18,11 +19,18 @@ from dataclasses import dataclass
 from vdgray import storage
 from vdgray.data import images as img
 from vdgray.data.benchmark import BenchmarkSplit, read_json
+from vdgray.data.image_root import find_image_root, probe_names
 from vdgray.errors import DataFormatError, StorageError
+from vdgray.layout import (
+    FASHIONIQ_CATEGORIES,
+    FASHIONIQ_IMAGE_EXTS,
+    fashioniq_captions_file,
+    fashioniq_image_roots,
+    fashioniq_split_file,
+)
 
-FASHIONIQ_CATEGORIES = ("dress", "shirt", "toptee")
 FASHIONIQ_SPLITS = ("train", "val", "test")
-DEFAULT_EXTS = ("png", "jpg")
+DEFAULT_EXTS = FASHIONIQ_IMAGE_EXTS
 
 
 def fashioniq_query_text(c1: str, c2: str) -> str:
@@ -73,11 +81,11 @@ class FashionIQSplit(BenchmarkSplit):
 
 
 def captions_uri(root: str, category: str, split: str) -> str:
-    return storage.join(root, "captions", f"cap.{category}.{split}.json")
+    return storage.join(root, fashioniq_captions_file(category, split))
 
 
 def image_split_uri(root: str, category: str, split: str) -> str:
-    return storage.join(root, "image_splits", f"split.{category}.{split}.json")
+    return storage.join(root, fashioniq_split_file(category, split))
 
 
 def _name(rec: dict, key: str, where: str, optional: bool = False) -> str | None:
@@ -138,6 +146,8 @@ def load_fashioniq(root: str, split: str, categories: Sequence[str] = FASHIONIQ_
     `ext` None resolves each image by one listing of the image root (.png, then .jpg), so an
     absent image is always an error; with an explicit `ext` images are checked only when
     `check_images` is set. Targets must be in their category's gallery (needed for recall).
+    `image_root`, when not given, is the first of `layout.fashioniq_image_roots(root)` holding
+    the first and last listed image; none of them is a DataFormatError naming the paths tried.
     """
     if split not in FASHIONIQ_SPLITS:
         raise DataFormatError(f"unknown FashionIQ split {split!r} (expected {FASHIONIQ_SPLITS})")
@@ -145,7 +155,6 @@ def load_fashioniq(root: str, split: str, categories: Sequence[str] = FASHIONIQ_
     if bad or not categories:
         raise DataFormatError(f"unknown FashionIQ categories {bad} "
                               f"(expected some of {FASHIONIQ_CATEGORIES})")
-    image_root = image_root or storage.join(root, "images")
     queries: list[FashionIQQuery] = []
     galleries: dict[str, list[str]] = {}
     sources: dict[str, str] = {}
@@ -172,5 +181,10 @@ def load_fashioniq(root: str, split: str, categories: Sequence[str] = FASHIONIQ_
                 if n is not None:
                     sources.setdefault(n, f"{cap_uri}: record {i}")
             queries.append(q)
+    if image_root is None:
+        exts = DEFAULT_EXTS if ext is None else (ext.lstrip("."),)
+        probes = [[f"{n}.{e}" for e in exts] for n in probe_names(list(sources))]
+        image_root = find_image_root(fashioniq_image_roots(root), probes,
+                                     image_split_uri(root, categories[0], split), "FashionIQ")
     images = _resolve(sources, image_root, ext, check_images)
     return FashionIQSplit(split, queries, galleries, images, image_root)

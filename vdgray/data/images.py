@@ -39,20 +39,24 @@ def relative_listing(root: str) -> set[str]:
     return set(storage.list_relative(root))
 
 
-def missing_message(missing: list[str], total: int, listed_in: str, root: str) -> str:
-    """One line naming the first missing images, how many, where listed and where looked."""
+def missing_message(missing: list[str], total: int, listed_in: str, root: str,
+                    first_file: str | None = None) -> str:
+    """One line naming the first missing images, how many, where listed and where looked
+    (and the first missing file's own URI when given)."""
     shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+    where = f"; no file {first_file}" if first_file else ""
     return (f"{listed_in}: {len(missing)} of {total} listed images are absent under {root} "
-            f"(first: {shown})")
+            f"(first: {shown}{where})")
 
 
 def check_present(rels: Iterable[tuple[str, str]], root: str, listed_in: str) -> None:
     """Raise DataFormatError if any (name, relpath) is not a file under `root`."""
     rels = list(rels)
     present = relative_listing(root)
-    missing = [name for name, rel in rels if rel not in present]
+    missing = [(name, rel) for name, rel in rels if rel not in present]
     if missing:
-        raise DataFormatError(missing_message(missing, len(rels), listed_in, root))
+        raise DataFormatError(missing_message([n for n, _ in missing], len(rels), listed_in,
+                                              root, image_uri(root, missing[0][1])))
 
 
 def decode_rgb(data: bytes, name: str):

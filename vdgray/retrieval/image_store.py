@@ -3,7 +3,8 @@
 The index manifest records where its images came from (`source`): a CIRR split (of a world
 or a CIRR root) maps each name to an image file; a folder gallery maps ids to files; a
 Parquet gallery maps ids to (shard, row), reading only the image_id column at start-up and
-one shard's image column on demand (a few shards kept in memory).
+one shard's image column on demand (a few shards kept in memory). Files are read per query, so
+one deleted since the index was built is found then (the server answers 404, not 500).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ class ImageStore:
         self._cached = cached_shards
 
     @classmethod
-    def from_source(cls, source: dict) -> ImageStore:
-        """The store for an index manifest's `source` ({"gallery", optional "split"})."""
+    def from_source(cls, source: dict, image_root: str | None = None) -> ImageStore:
+        """The store for an index manifest's `source` ({"gallery", optional "split" and the
+        "image_root" index found}); `image_root` (serve's setting) overrides the recorded one,
+        for images moved since; neither set, it is found as the CIRR loader finds it."""
         gallery = source.get("gallery")
         if not gallery:
             return cls()
@@ -34,7 +37,8 @@ class ImageStore:
             from vdgray.layout import split_root
 
             root, _ = split_root(gallery)
-            return cls(files=dict(load_cirr(root, source["split"]).images))
+            images = image_root or source.get("image_root")
+            return cls(files=dict(load_cirr(root, source["split"], image_root=images).images))
         from vdgray.data.gallery import image_id_for, resolve_gallery
 
         src = resolve_gallery(gallery)
@@ -53,7 +57,8 @@ class ImageStore:
         return len(self._files) + len(self._rows)
 
     def get(self, image_id: str) -> bytes:
-        """The encoded image; KeyError when unknown."""
+        """The encoded image; KeyError when unknown, MissingFileError when its file is gone,
+        StorageError when the storage cannot be read."""
         if image_id in self._files:
             return storage.read_bytes(self._files[image_id])
         shard, row = self._rows[image_id]

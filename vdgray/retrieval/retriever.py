@@ -9,19 +9,24 @@ baseline and the tests all call this same object.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from vdgray import manifest, storage
-from vdgray.errors import ConfigError, DataFormatError
+from vdgray.errors import ConfigError, DataFormatError, MissingFileError, StorageError
 from vdgray.retrieval.image_store import ImageStore
 from vdgray.retrieval.queries import Query, QueryError
+
+log = logging.getLogger(__name__)
 
 
 class Retriever:
     """Loads the CIR model and the index written by `vdgray index`; answers `Query`s."""
 
     def __init__(self, model_uri: str, index_uri: str, *, torch_threads: int | None = None,
-                 device: str = "cpu", faiss_gpu=False, nprobe: int | None = None):
+                 device: str = "cpu", faiss_gpu=False, nprobe: int | None = None,
+                 image_root: str | None = None):
         import torch
 
         from vdgray.index import load_index
@@ -46,7 +51,7 @@ class Retriever:
             raise ConfigError(f"index {index_uri} has dimension {self.index.d} but model "
                               f"{model_uri} embeds into {self.model.dim}: index the gallery "
                               f"with this model (vdgray index)")
-        self.images = ImageStore.from_source(self.info.get("source", {}))
+        self.images = ImageStore.from_source(self.info.get("source", {}), image_root)
 
     def describe(self) -> dict:
         """What this replica serves (for /healthz and logs)."""
@@ -63,16 +68,35 @@ class Retriever:
         from vdgray.data.images import decode_image
 
         if q.image_id is not None:
-            if q.image_id not in self.images:
-                return QueryError(404, "image_id", f"unknown image_id {q.image_id!r} (not in "
-                                                    f"the gallery of {self.index_uri})")
-            data = self.images.get(q.image_id)
-        else:
-            data = q.image
+            return self._stored_image(q.image_id)
         try:
-            return decode_image(bytes(data))
+            return decode_image(bytes(q.image))
         except DataFormatError as e:
             return QueryError(400, "image", str(e))
+
+    def _stored_image(self, image_id: str):
+        """The gallery's image for an id, or why not: 404 for an id the index does not have
+        or whose file is gone or undecodable, 503 when the storage cannot be read. The file's
+        URI goes to the replica's log, not to the client."""
+        from vdgray.data.images import decode_image
+
+        if image_id not in self.images:
+            return QueryError(404, "image_id", f"unknown image_id {image_id!r} (not in "
+                                               f"the gallery of {self.index_uri})")
+        try:
+            return decode_image(bytes(self.images.get(image_id)))
+        except MissingFileError as e:
+            log.warning("image_id %r: %s", image_id, e)
+            return QueryError(404, "image_id", f"image_id {image_id!r}: its gallery file is "
+                                               "gone (deleted or moved since the index was built)")
+        except StorageError as e:
+            log.warning("image_id %r: %s", image_id, e)
+            return QueryError(503, "image_id", f"image_id {image_id!r}: the gallery's storage "
+                                               "cannot be read now; retry later")
+        except DataFormatError as e:
+            log.warning("image_id %r: %s", image_id, e)
+            return QueryError(404, "image_id", f"image_id {image_id!r}: its gallery file is "
+                                               "not a readable image")
 
     def encode(self, queries: list[Query]) -> tuple[np.ndarray, list[QueryError | None]]:
         """Query embeddings [n_valid, D] (one forward) and, per query, its error or None."""

@@ -142,7 +142,7 @@ class RetrieverService:
                                    torch_threads=self.cfg.threads(),
                                    device="cuda" if has_gpu else "cpu",
                                    faiss_gpu=self.cfg.faiss_use_gpu(has_gpu),
-                                   nprobe=self.cfg.nprobe)
+                                   nprobe=self.cfg.nprobe, image_root=self.cfg.image_root)
         self.search_batched.set_max_batch_size(self.cfg.max_batch_size)
         self.search_batched.set_batch_wait_timeout_s(self.cfg.batch_wait_timeout_s)
         self.forwards = 0  # model calls, and the queries they carried (batch size = ratio)

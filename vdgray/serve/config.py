@@ -19,6 +19,7 @@ class ServeConfig(StageConfig):
 
     model_uri: Uri = Field(..., description="CIR model dir URI (train-cir output) used to encode queries.")
     index_uri: Uri = Field(..., description="Index prefix URI (the output of `vdgray index`).")
+    image_root: Uri | None = Field(None, description="Where an indexed CIRR split's images are now, for image_id queries (default: the image root `vdgray index` found and recorded); set it when the images moved since.")
     max_image_bytes: int = Field(4_000_000, ge=1, description="Largest decoded reference image (bytes, after base64) accepted.")
     max_image_pixels: int = Field(16_000_000, ge=1, description="Most pixels (width x height, read from the image header before decoding) of a sent reference image.")
     max_text_chars: int = Field(512, ge=1, description="Longest modification text accepted (characters).")

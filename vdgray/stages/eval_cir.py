@@ -1,8 +1,9 @@
 """`vdgray eval`: evaluate a CIR model on CIRR, FashionIQ or a synthetic world.
 
 CIRR val: whole-split gallery with the reference removed, R@1/5/10/50 and Rsubset@1/2/3.
-CIRR test1: no public targets, so both test-server submission files are written (a
-synthetic world's test1 is also scored, from its truth/queries.parquet). FashionIQ val: each
+CIRR val and test1 both write the two test-server submission files (test1 has no public
+targets; a synthetic world's test1 is also scored, from its truth/queries.parquet). The
+format (`auto`) and the image root are found from the root (`data.formats`, `data.image_root`). FashionIQ val: each
 category's gallery, R@10/R@50 per category and their average. The gallery is embedded once
 with Ray Data and cached in storage (`eval.cir_embed`); outputs are metrics.json,
 rankings.parquet (top 50 per query keyed by pairid, or by category + query index) and a
@@ -12,7 +13,6 @@ manifest (stage "eval") written last.
 from __future__ import annotations
 
 import time
-from typing import Literal
 
 import click
 import pyarrow as pa
@@ -20,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import Uri, UseGpu, resolved
+from vdgray.data.formats import AUTO, DataFormat, resolve_format
+from vdgray.data.image_root import IMAGE_ROOT_HELP
+from vdgray.errors import ConfigError
 from vdgray.gallery_embed import EncoderPoolFields
 from vdgray.layout import (
     EVAL_STAGE,
@@ -32,17 +35,32 @@ from vdgray.layout import (
 from vdgray.runtime import ensure_ray, resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
 
+# the splits each format evaluates; auto allows any until the root says which format it is
+SPLITS = {"cirr": ("val", "test1"), "world": ("val", "test1"), "fashioniq": ("val", "test"),
+          AUTO: ("val", "test", "test1")}
 
 class EvalData(BaseModel):
     """The benchmark to evaluate on."""
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["cirr", "fashioniq", "world"] = Field("world", description="cirr (CIRR root), fashioniq (FashionIQ root) or world (synthetic world URI; its cirr/ split).")
+    format: DataFormat = Field("auto", description="cirr (CIRR root), fashioniq (FashionIQ root), world (synthetic world URI; its cirr/ split), or auto: detected from the root (a world's cirr/_manifest.json, captions/cap.rc2.*.json, captions/cap.<category>.*.json).")
     root: str = Field(..., description="Dataset root URI (local or s3://).")
     split: str = Field("val", description="cirr/world: val or test1; fashioniq: val (or test).")
     categories: list[str] | None = Field(None, description="FashionIQ categories (default: all three).")
-    image_root: str | None = Field(None, description="CIRR image root (default: root/img_raw).")
+    image_root: str | None = Field(None, description=IMAGE_ROOT_HELP)
+
+    def resolved(self) -> EvalData:
+        """This data with `format: auto` detected from the root, its split and categories
+        checked against the detected format (ConfigError naming the key)."""
+        fmt = resolve_format(self.format, self.root)
+        ok = SPLITS[fmt]
+        if self.split not in ok:
+            raise ConfigError(f"data.split: {fmt} splits are {ok}, got {self.split!r} "
+                              f"({self.root} holds {fmt})")
+        if self.categories and fmt != "fashioniq":
+            raise ConfigError(f"data.categories: only for FashionIQ ({self.root} holds {fmt})")
+        return self.model_copy(update={"format": fmt})
 
 
 class EvalConfig(EncoderPoolFields):
@@ -57,11 +75,11 @@ class EvalConfig(EncoderPoolFields):
 
     @model_validator(mode="after")
     def _check(self):
-        ok = ("val", "test") if self.data.format == "fashioniq" else ("val", "test1")
+        ok = SPLITS[self.data.format]
         if self.data.split not in ok:
             raise ValueError(f"data.split: {self.data.format} splits are {ok}, got "
                              f"{self.data.split!r}")
-        if self.data.categories and self.data.format != "fashioniq":
+        if self.data.categories and self.data.format not in ("fashioniq", AUTO):
             raise ValueError("data.categories: only for data.format=fashioniq")
         return self
 
@@ -69,11 +87,11 @@ class EvalConfig(EncoderPoolFields):
         return eval_cache_uri(self.output, self.cache)
 
 
-def _gallery(cfg: EvalConfig, table: pa.Table, what: str):
+def _gallery(cfg: EvalConfig, table: pa.Table, what: str, image_root: str):
     from vdgray.eval.cir_embed import gallery_embeddings
 
     key = gallery_cache_key(cfg.data.format, cfg.data.root, cfg.data.split, what,
-                            table.num_rows)
+                            table.num_rows, image_root)
     return gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
                               cfg.concurrency, cfg.num_cpus_per_actor, resolve_use_gpu(cfg.use_gpu),
                               ray_cfg=cfg.ray, what=cfg.output)
@@ -86,10 +104,12 @@ def _eval_cirr(cfg: EvalConfig, model) -> tuple[dict | None, pa.Table, dict]:
     from vdgray.data.synthetic.truth import world_test1_targets
     from vdgray.eval.cir_embed import query_embeddings
     from vdgray.eval.cir_score import score_cirr
+    from vdgray.eval.submission import write_cirr_submission
 
     root = cirr_root_for(cfg.data.root, cfg.data.format)
-    split = load_cirr(root, cfg.data.split, image_root=cfg.data.image_root)
-    emb, hit = _gallery(cfg, split.images_table(), "cirr")
+    # every image checked (one listing) before Ray embeds them: a missing file is one line
+    split = load_cirr(root, cfg.data.split, image_root=cfg.data.image_root, check_images=True)
+    emb, hit = _gallery(cfg, split.images_table(), "cirr", split.image_root)
     names = split.gallery_names
     g = np.stack([emb[n] for n in names])
     q = query_embeddings(model, split.read_image, [x.reference for x in split.queries],
@@ -98,14 +118,13 @@ def _eval_cirr(cfg: EvalConfig, model) -> tuple[dict | None, pa.Table, dict]:
     if cfg.data.split == "test1" and cfg.data.format == "world":
         targets = world_test1_targets(cfg.data.root, split.queries)
     metrics, table = score_cirr(q, g, names, split.queries, targets)
-    extra = {"queries": len(split.queries), "gallery": len(names), "cache_hit": hit}
-    if cfg.data.split == "test1":
-        from vdgray.eval.submission import write_cirr_submission
-
-        uris = write_cirr_submission(
-            cfg.output, table.column("pairid").to_pylist(), table.column("top50").to_pylist(),
-            table.column("subset_top3").to_pylist(), allow_short=len(names) <= 50)
-        extra["submissions"] = [u.rsplit("/", 1)[-1] for u in uris]
+    extra = {"queries": len(split.queries), "gallery": len(names), "cache_hit": hit,
+             "image_root": split.image_root}
+    # val and test1 alike write the test server's files (check a file before sending one)
+    uris = write_cirr_submission(
+        cfg.output, table.column("pairid").to_pylist(), table.column("top50").to_pylist(),
+        table.column("subset_top3").to_pylist(), allow_short=len(names) <= 50)
+    extra["submissions"] = [u.rsplit("/", 1)[-1] for u in uris]
     return metrics, table, extra
 
 
@@ -117,8 +136,9 @@ def _eval_fashioniq(cfg: EvalConfig, model) -> tuple[dict | None, pa.Table, dict
     from vdgray.eval.cir_score import score_fashioniq
 
     cats = cfg.data.categories or list(FASHIONIQ_CATEGORIES)
-    split = load_fashioniq(cfg.data.root, cfg.data.split, cats)
-    emb, hit = _gallery(cfg, split.images_table(), "fashioniq:" + ",".join(cats))
+    split = load_fashioniq(cfg.data.root, cfg.data.split, cats, image_root=cfg.data.image_root)
+    emb, hit = _gallery(cfg, split.images_table(), "fashioniq:" + ",".join(cats),
+                        split.image_root)
     per_cat = {}
     for cat in cats:
         qs = split.category_queries(cat)
@@ -129,7 +149,8 @@ def _eval_fashioniq(cfg: EvalConfig, model) -> tuple[dict | None, pa.Table, dict
         per_cat[cat] = (q, g, names, qs)
     metrics, table = score_fashioniq(per_cat)
     return metrics, table, {"queries": table.num_rows, "cache_hit": hit,
-                            "gallery": {c: len(split.galleries[c]) for c in cats}}
+                            "gallery": {c: len(split.galleries[c]) for c in cats},
+                            "image_root": split.image_root}
 
 
 def run(cfg: EvalConfig) -> dict:
@@ -141,6 +162,7 @@ def run(cfg: EvalConfig) -> dict:
         doc = manifest.read_manifest(cfg.output, EVAL_STAGE)
         click.echo(f"eval: {cfg.output} is already complete (set overwrite=true to redo)")
         return {"output": cfg.output, "skipped": True, "metrics": doc.get("metrics")}
+    cfg = cfg.model_copy(update={"data": cfg.data.resolved()})
     storage.ensure_bucket(cfg.output)
     storage.ensure_bucket(cfg.cache_uri())
     ensure_ray(cfg.ray)

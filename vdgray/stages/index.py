@@ -2,7 +2,8 @@
 
 The gallery is embedded with the CIR model's *target* encoder (the side the server compares
 queries against) on Ray Data, with the same `gallery_embed` actor pool as `vdgray eval`:
-- a CIRR split (of a synthetic world or real CIRR; `split` set) goes through eval's gallery
+- a CIRR split (of a synthetic world or real CIRR; `split` set; its images found as the loader
+  finds them, or at `image_root`, and all checked first) goes through eval's gallery
   embedding cache, so indexing what was just evaluated costs nothing and serves exactly the
   vectors the offline evaluation ranked;
 - any other gallery (world `gallery/`, Parquet with image bytes, an image folder) streams
@@ -26,6 +27,7 @@ from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import Uri, UseGpu, resolved
+from vdgray.data.image_root import IMAGE_ROOT_HELP
 from vdgray.errors import DataFormatError
 from vdgray.gallery_embed import (
     EncoderPool,
@@ -54,6 +56,7 @@ class IndexConfig(EncoderPoolFields):
     model: Uri = Field(..., description="CIR model dir URI (the output of train-cir); its target encoder embeds the gallery.")
     gallery: Uri = Field(..., description="Gallery URI: a synthetic world, a CIRR root (with `split`), Parquet (image_id, image) or an image folder.")
     split: str | None = Field(None, description="CIRR split to index (val, test1, train): the gallery is that split's images (a world's cirr/ or a CIRR root). None: the whole gallery.")
+    image_root: Uri | None = Field(None, description="With `split`: " + IMAGE_ROOT_HELP)
     output: Uri = Field(..., description="Output prefix: index.faiss, ids.parquet, _manifest.json.")
     cache: Uri | None = Field(None, description="Gallery-embedding cache for split galleries (default: <output's parent>/eval-cache, shared with `vdgray eval`).")
     kind: Literal["auto", "flat", "ivf", "hnsw"] = Field("auto", description="FAISS index: flat (exact), ivf, hnsw, or auto (flat up to exact_max vectors, else ivf).")
@@ -69,6 +72,8 @@ class IndexConfig(EncoderPoolFields):
     def _check(self):
         if self.split is not None and self.split not in ("train", "val", "test1"):
             raise ValueError(f"split: expected train, val or test1 (or unset), got {self.split!r}")
+        if self.image_root is not None and self.split is None:
+            raise ValueError("image_root: only used with split (a CIRR split's images)")
         if self.cache is not None and self.split is None:
             raise ValueError("cache: only used with split (a whole gallery is embedded into output/embeddings)")
         return self
@@ -82,10 +87,12 @@ def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
     from vdgray.eval.cir_embed import gallery_embeddings
 
     root, fmt = split_root(cfg.gallery)
-    split = load_cirr(root, cfg.split)
+    # the image root found (or given) and every image checked before Ray embeds them
+    split = load_cirr(root, cfg.split, image_root=cfg.image_root, check_images=True)
     table = split.images_table()
     # the same key as `vdgray eval` on this data, so both share one cached embedding
-    key = gallery_cache_key(fmt, cfg.gallery, cfg.split, "cirr", table.num_rows)
+    key = gallery_cache_key(fmt, cfg.gallery, cfg.split, "cirr", table.num_rows,
+                            split.image_root)
     storage.ensure_bucket(cfg.cache_uri())
     emb, hit = gallery_embeddings(cfg.model, table, cfg.cache_uri(), key, cfg.batch_size,
                                   cfg.concurrency, cfg.num_cpus_per_actor,
@@ -93,7 +100,7 @@ def _embed_split(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
                                   ray_cfg=cfg.ray, what=cfg.output)
     names = split.gallery_names
     vectors = np.stack([emb[n] for n in names]).astype(np.float32)
-    return names, vectors, {"cache_hit": hit, "failed": 0}
+    return names, vectors, {"cache_hit": hit, "failed": 0, "image_root": split.image_root}
 
 
 def _embed_gallery(cfg: IndexConfig) -> tuple[list[str], np.ndarray, dict]:
@@ -164,7 +171,8 @@ def run(cfg: IndexConfig) -> dict:
     ensure_ray(cfg.ray)
     if cfg.split:
         names, vectors, extra = _embed_split(cfg)
-        source = {"gallery": cfg.gallery, "split": cfg.split}
+        # the server reads reference images by id from here (serve's image_root overrides)
+        source = {"gallery": cfg.gallery, "split": cfg.split, "image_root": extra["image_root"]}
     else:
         names, vectors, extra = _embed_gallery(cfg)
         source = {"gallery": cfg.gallery}

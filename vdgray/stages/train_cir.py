@@ -17,6 +17,8 @@ import click
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray.config import Uri
+from vdgray.data.formats import AUTO, DataFormat
+from vdgray.data.image_root import IMAGE_ROOT_HELP
 from vdgray.layout import CIR_MODEL_STAGE
 from vdgray.runtime import resolve_use_gpu
 from vdgray.stage_options import build_config, config_options
@@ -29,9 +31,10 @@ class HumanData(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["cirr", "fashioniq", "world"] = Field(
-        "world", description="cirr (CIRR root), fashioniq (FashionIQ root) or world (synthetic world URI; its cirr/ train split).")
+    format: DataFormat = Field(
+        "auto", description="cirr (CIRR root), fashioniq (FashionIQ root), world (synthetic world URI; its cirr/ train split), or auto: detected from the root (a world's cirr/_manifest.json, captions/cap.rc2.*.json, captions/cap.<category>.*.json).")
     root: str = Field(..., description="Dataset root URI (local or s3://).")
+    image_root: str | None = Field(None, description=IMAGE_ROOT_HELP)
     categories: list[str] | None = Field(None, description="FashionIQ categories (default: all three).")
     limit: int | None = Field(None, ge=2, description="Use only the first N human triplets (null: all).")
 
@@ -75,7 +78,7 @@ class TrainCirConfig(TrainRunConfig):
             raise ValueError("model.encoder: the combiner needs a CLIP backbone, not tiny-blip")
         if self.model.kind == "blip" and self.model.encoder == "tiny-clip":
             raise ValueError("model.encoder: the blip model needs a BLIP backbone, not tiny-clip")
-        if self.human.categories and self.human.format != "fashioniq":
+        if self.human.categories and self.human.format not in ("fashioniq", AUTO):
             raise ValueError("human.categories: only for human.format=fashioniq")
         if self.human.root == self.output:
             raise ValueError("output: must differ from human.root")
@@ -96,14 +99,26 @@ class TrainCirConfig(TrainRunConfig):
 
 def run(cfg: TrainCirConfig) -> dict:
     """Train, write the CIR model dir to `output`, return the last epoch's metrics."""
+    from vdgray.train.cir_data import check_human
     from vdgray.train.cir_loop import train_loop
+
+    human: dict = {}
+
+    def check() -> None:  # before Ray starts: a layout error is one line, never a resume hint
+        human.update(check_human(**cfg.human.model_dump()))
+
+    def loop_config(threads: int) -> dict:  # the workers load what the check found
+        d = cfg.loop_config(threads)
+        d["human"].update(human)
+        return d
 
     inputs = {"human": cfg.human.root}
     if cfg.pseudo != "none":
         inputs.update(pseudo=cfg.pseudo, pseudo_gallery=cfg.pseudo_gallery)
     return train_and_publish(cfg, Training(
         command="train-cir", stage=CIR_MODEL_STAGE, loop=train_loop,
-        what=f"train-cir on {cfg.human.root}", loop_config=cfg.loop_config, inputs=inputs,
+        what=f"train-cir on {cfg.human.root}", loop_config=loop_config, inputs=inputs,
+        check=check,
         counts=lambda m: {"human_triplets": int(m.get("human_triplets", 0)),
                           "pseudo_triplets": int(m.get("pseudo_triplets", 0))},
         extra={"kind": cfg.model.kind},

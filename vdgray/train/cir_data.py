@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import torch
 
 from vdgray import manifest, storage
+from vdgray.data.formats import resolve_format
 from vdgray.errors import DataFormatError
 from vdgray.layout import TRIPLET_ID, TRIPLETS_STAGE, cirr_root_for
 
@@ -60,31 +61,51 @@ class ImageTable:
         return self.preprocess([self.data[i] for i in idx])
 
 
-def human_triplets(fmt: str, root: str, categories=None, limit: int | None = None
-                   ) -> tuple[pa.Table, dict[str, bytes]]:
-    """Human triplets (contract schema) and the encoded bytes of every image they use; with
-    `limit`, only the first `limit` triplets in the split's order (a learning-curve knob)."""
+def human_split(fmt: str, root: str, categories=None, image_root: str | None = None,
+                check_images: bool = False):
+    """(format, the train split) of the human triplets at `root`; `fmt` "auto" is detected and
+    the image root found as the loaders find it unless given."""
+    fmt = resolve_format(fmt, root)
     if fmt in ("cirr", "world"):
         from vdgray.data.cirr import load_cirr
 
-        split = load_cirr(cirr_root_for(root, fmt), "train")
-        table = split.to_triplets()
-        read = split.read_image
-    elif fmt == "fashioniq":
+        return fmt, load_cirr(cirr_root_for(root, fmt), "train", image_root=image_root,
+                              check_images=check_images)
+    if fmt == "fashioniq":
         from vdgray.data.fashioniq import FASHIONIQ_CATEGORIES, load_fashioniq
 
-        split = load_fashioniq(root, "train", categories or FASHIONIQ_CATEGORIES)
-        table = split.to_triplets()
-        read = split.read_image
-    else:
-        raise DataFormatError(f"unknown human triplet format {fmt!r} (cirr, fashioniq, world)")
+        return fmt, load_fashioniq(root, "train", categories or FASHIONIQ_CATEGORIES,
+                                   image_root=image_root, check_images=check_images)
+    raise DataFormatError(f"unknown human triplet format {fmt!r} (cirr, fashioniq, world)")
+
+
+def check_human(format: str, root: str, categories=None, limit: int | None = None,
+                image_root: str | None = None) -> dict:
+    """Check in the driver, before training starts, that the human triplets load and every
+    image they list exists (one listing); returns the format and image root found, which the
+    workers then use as given."""
+    fmt, split = human_split(format, root, categories, image_root, check_images=True)
+    _check_limit(root, limit, len(split.queries))
+    return {"format": fmt, "image_root": split.image_root}
+
+
+def _check_limit(root: str, limit: int | None, rows: int) -> None:
+    if limit is not None and limit > rows:
+        raise DataFormatError(f"{root}: human.limit {limit} is more than the {rows} human "
+                              "triplets there")
+
+
+def human_triplets(fmt: str, root: str, categories=None, limit: int | None = None,
+                   image_root: str | None = None) -> tuple[pa.Table, dict[str, bytes]]:
+    """Human triplets (contract schema) and the encoded bytes of every image they use; with
+    `limit`, only the first `limit` triplets in the split's order (a learning-curve knob)."""
+    _, split = human_split(fmt, root, categories, image_root)
+    table = split.to_triplets()
     if limit is not None:
-        if limit > table.num_rows:
-            raise DataFormatError(f"{root}: human.limit {limit} is more than the "
-                                  f"{table.num_rows} human triplets there")
+        _check_limit(root, limit, table.num_rows)
         table = table.slice(0, limit)
     names = _used(table)
-    return table, {n: read(n) for n in names}
+    return table, {n: split.read_image(n) for n in names}
 
 
 def pseudo_triplets(uri: str, gallery: str) -> tuple[pa.Table, dict[str, bytes]]:

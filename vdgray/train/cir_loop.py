@@ -41,7 +41,8 @@ FEATURE_CACHE_BYTES = PIXEL_CACHE_BYTES  # the same budget as the pixel cache
 def load_data(config: dict, model):
     """(image table, human Triplets, pseudo Triplets | None) for this model's preprocessing."""
     h = config["human"]
-    h_table, images = human_triplets(h["format"], h["root"], h.get("categories"), h.get("limit"))
+    h_table, images = human_triplets(h["format"], h["root"], h.get("categories"), h.get("limit"),
+                                     h.get("image_root"))
     p_table = None
     if config["pseudo"] != "none":
         p_table, p_images = pseudo_triplets(config["pseudo"], config["pseudo_gallery"])

@@ -40,3 +40,17 @@ def test_train_cir_output_must_differ_from_human_root():
     with pytest.raises(ConfigError, match="settings.train-cir.*output: must differ from human.root"):
         stage_config(pipeline("train-cir", output="/runs/p/world"), "train-cir")
     assert load_config(TrainCirConfig, None, ["human.root=/data/cirr", "output=/data/m"]).output
+
+
+def test_eval_format_auto_is_checked_once_the_root_says_what_it_holds():
+    from helpers.assets import CIRR_TINY, FASHIONIQ_TINY
+
+    from vdgray.errors import ConfigError
+    from vdgray.stages.eval_cir import EvalData
+
+    assert EvalData(root=str(CIRR_TINY), split="test1").resolved().format == "cirr"
+    with pytest.raises(ConfigError, match=r"data.split: fashioniq splits are \('val', 'test'\), "
+                                          r"got 'test1' \(.*fashioniq_tiny holds fashioniq\)"):
+        EvalData(root=str(FASHIONIQ_TINY), split="test1").resolved()
+    with pytest.raises(ConfigError, match="data.categories: only for FashionIQ"):
+        EvalData(root=str(CIRR_TINY), categories=["dress"]).resolved()
