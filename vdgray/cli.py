@@ -1,8 +1,9 @@
 """The `vdgray` console script: one click group built from a table of subcommands.
 
-Subcommands are imported lazily so `vdgray --help` is instant. Every `VdgrayError` becomes a
-single `error: ...` line on stderr and exit code 2; the README's command list is checked
-against `COMMANDS` by a test.
+Subcommands are imported lazily so `vdgray --help` is instant; each stage command's help
+lists its config keys (`vdgray.config_help`). Failures are printed by `vdgray.error_report`:
+a `VdgrayError` is one `error: ...` line and exit 2, a bug its traceback and exit 1. The
+README's command list is checked against `COMMANDS` by a test.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import sys
 
 import click
 
-from vdgray.console import VERBOSE_ENV, set_verbose
-from vdgray.errors import VdgrayError
+from vdgray import config_help
+from vdgray.console import VERBOSE_ENV, quiet_model_libraries, set_verbose
+from vdgray.error_report import click_error_text, report
 from vdgray.lazy_group import LazyGroup
 from vdgray.stages.table import COMMAND_TABLE
 
@@ -20,7 +22,7 @@ from vdgray.stages.table import COMMAND_TABLE
 COMMANDS: dict[str, tuple[str, str]] = {c.name: (c.target, c.help) for c in COMMAND_TABLE}
 
 
-@click.group(cls=LazyGroup, table=COMMANDS,
+@click.group(cls=LazyGroup, table=COMMANDS, on_load=config_help.attach,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vdgray")
 @click.option("--verbose", "-v", is_flag=True,
@@ -31,21 +33,21 @@ def cli(verbose):
     then train and serve the retriever, on Ray."""
     if verbose:
         set_verbose(True)
+    quiet_model_libraries()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; returns the exit code (0 ok, 2 user error)."""
+    """Console entry point; returns the exit code (0 ok, 2 user error, 1 bug)."""
     try:
         cli.main(args=argv, prog_name="vdgray", standalone_mode=False)
-    except VdgrayError as e:
-        click.echo(f"error: {e}", err=True)
-        return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as e:
-        e.show()
+        click.echo(click_error_text(e), err=True)
         return e.exit_code
+    except Exception as e:
+        return report(e)
     return 0
 
 

@@ -16,7 +16,8 @@ import sys
 import yaml
 
 from vdgray.config import load_config
-from vdgray.errors import ConfigError, VdgrayError
+from vdgray.error_report import guard
+from vdgray.errors import ConfigError
 from vdgray.pipeline import JOB_GROUPS, STAGES, PipelineConfig, run_pipeline
 
 
@@ -26,15 +27,6 @@ def _parse(argv, prog: str):
     ap.add_argument("--set", "-s", dest="overrides", action="append", default=[],
                     metavar="KEY=VALUE", help="override a config value (repeatable)")
     return ap.parse_args(argv)
-
-
-def _guard(fn) -> int:
-    try:
-        fn()
-    except VdgrayError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
 
 
 def _is_pipeline_config(path: str | None) -> bool:
@@ -69,10 +61,10 @@ def stage_main(stage: str, argv: list[str] | None = None) -> int:
         cls, run = STAGES[stage].load()
         return run(load_config(cls, args.config, args.overrides))
 
-    return _guard(go)
+    return guard(go)
 
 
 def pipeline_main(argv: list[str] | None = None) -> int:
     """Run the whole pipeline (finished stages are skipped, so re-submission resumes)."""
     args = _parse(argv, "jobs/pipeline.py")
-    return _guard(lambda: run_pipeline(load_config(PipelineConfig, args.config, args.overrides)))
+    return guard(lambda: run_pipeline(load_config(PipelineConfig, args.config, args.overrides)))
