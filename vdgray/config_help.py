@@ -21,16 +21,6 @@ HEADING = "Config keys (--set KEY=VALUE or in the --config YAML; nested keys dot
 KEY_COLUMN = 26  # longer keys get a line of their own
 
 
-def _nested_model(annotation: Any) -> type | None:
-    """The pydantic model a field holds (`X` or `X | None`), else None."""
-    from pydantic import BaseModel
-
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    if get_origin(annotation) in (Union, types.UnionType) and len(args) == 1:
-        annotation = args[0]
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-
-
 def type_text(annotation: Any) -> str:
     """A compact type as a user writes the value: `int|null`, `cirr|fashioniq|world`."""
     origin = get_origin(annotation)
@@ -72,9 +62,11 @@ def default_text(field) -> str:
 
 def keys(cls: type, prefix: str = "") -> list[tuple[str, Any]]:
     """(dotted key, pydantic FieldInfo) of every leaf setting of `cls`, in schema order."""
+    from vdgray.config import nested_model
+
     out = []
     for name, field in cls.model_fields.items():
-        nested = _nested_model(field.annotation)
+        nested = nested_model(field.annotation)
         if nested is not None:
             out += keys(nested, f"{prefix}{name}.")
         else:

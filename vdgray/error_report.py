@@ -25,13 +25,24 @@ BUG = 1
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours the worker's name in its task errors
 
 
+def _carries_worker_traceback(e: BaseException) -> bool:
+    """Ray's task error (its text is the worker's traceback) or Ray Train's worker-group
+    error (its text holds each failed rank's). No Ray imported: no Ray error to look for."""
+    if isinstance(getattr(e, "worker_failures", None), dict):
+        return True
+    if "ray.exceptions" not in sys.modules:
+        return False
+    from ray.exceptions import RayTaskError
+
+    return isinstance(e, RayTaskError)
+
+
 def worker_traceback(e: BaseException) -> str | None:
     """The innermost traceback Ray carries as text in `e`'s chain, None when no Ray wrapper
     is in it (the exception was raised in this process and has its own traceback)."""
     text = None
     for link in chain(e):
-        if hasattr(link, "traceback_str") or isinstance(getattr(link, "worker_failures", None),
-                                                         dict):
+        if _carries_worker_traceback(link):
             text = _ANSI.sub("", str(link)).rstrip()
     return text
 
