@@ -60,7 +60,9 @@ def report(e: BaseException, verbose: bool | None = None, file: TextIO | None = 
     out = file or sys.stderr
     inner = innermost(e)
     if isinstance(inner, VdgrayError):
-        print(f"{PREFIX}{inner}", file=out)
+        # Our messages are one line; Ray Data appends its retry advice to a task's exception.
+        lines = str(inner).strip().splitlines()
+        print(f"{PREFIX}{lines[0] if lines else type(inner).__name__}", file=out)
         return USER_ERROR
     verbose = verbose_env() if verbose is None else verbose
     remote = None if verbose else worker_traceback(e)
