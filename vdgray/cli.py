@@ -14,7 +14,7 @@ import click
 
 from vdgray import config_help
 from vdgray.console import VERBOSE_ENV, quiet_model_libraries, set_verbose
-from vdgray.error_report import click_error_text, report
+from vdgray.error_report import run_click
 from vdgray.lazy_group import LazyGroup
 from vdgray.stages.table import COMMAND_TABLE
 
@@ -26,11 +26,15 @@ COMMANDS: dict[str, tuple[str, str]] = {c.name: (c.target, c.help) for c in COMM
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vdgray")
 @click.option("--verbose", "-v", is_flag=True,
-              help=f"Also print Ray's and the model libraries' own logs (same as {VERBOSE_ENV}=1); "
-                   "otherwise they go to Ray's log directory.")
+              help=f"Also print Ray's and the model libraries' own logs and progress bars (same "
+                   f"as {VERBOSE_ENV}=1), and a bug's whole exception chain with Ray's wrappers; "
+                   "otherwise the logs go to Ray's log directory.")
 def cli(verbose):
     """vdgray: make composed-image-retrieval training data with a Visual Delta Generator,
-    then train and serve the retriever, on Ray."""
+    then train and serve the retriever, on Ray.
+
+    `vdgray COMMAND --help` lists the command's config keys. Models are directories or s3://
+    URIs; the registered tiny-* names are random models for tests and benchmarks."""
     if verbose:
         set_verbose(True)
     quiet_model_libraries()
@@ -38,17 +42,7 @@ def cli(verbose):
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code (0 ok, 2 user error, 1 bug)."""
-    try:
-        cli.main(args=argv, prog_name="vdgray", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return 130
-    except click.ClickException as e:
-        click.echo(click_error_text(e), err=True)
-        return e.exit_code
-    except Exception as e:
-        return report(e)
-    return 0
+    return run_click(cli, argv, prog_name="vdgray")
 
 
 def entry() -> None:

@@ -7,8 +7,8 @@ file and the dotted key, so a typo never reaches a stage as a silent default.
 
 from __future__ import annotations
 
-from pathlib import Path
 import types
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml

@@ -86,6 +86,24 @@ def guard(fn: Callable[[], object]) -> int:
     return 0
 
 
+def run_click(command, argv: list[str] | None = None, prog_name: str | None = None) -> int:
+    """Run a click command as a console entry (`vdgray`, a `python -m` module); the exit code:
+    0, click's own for usage errors (printed with our prefix), 130 aborted, else `report`'s."""
+    import click
+
+    try:
+        command.main(args=argv, prog_name=prog_name, standalone_mode=False)
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except click.ClickException as e:
+        print(click_error_text(e), file=sys.stderr)
+        return e.exit_code
+    except Exception as e:
+        return report(e)
+    return 0
+
+
 def click_error_text(e) -> str:
     """A click usage error as click shows it (usage line, hint), with our `error:` prefix."""
     buf = io.StringIO()

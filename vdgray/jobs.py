@@ -11,7 +11,6 @@ how the per-stage RayJobs share `jobs/configs/scale.yaml` with `jobs/pipeline.py
 from __future__ import annotations
 
 import argparse
-import sys
 
 import yaml
 
