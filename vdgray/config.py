@@ -7,8 +7,9 @@ file and the dotted key, so a typo never reaches a stage as a silent default.
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
@@ -103,8 +104,29 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
-def format_validation_error(err: ValidationError, source: str) -> str:
-    """One line per problem: `source: key a.b: message (got value)`."""
+def nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The config section a field holds (`X` or `X | None`, X a pydantic model), else None."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def field_description(cls: type[BaseModel] | None, loc: tuple) -> str | None:
+    """The description of the field at `loc` (a pydantic error location) in `cls`."""
+    field = None
+    for part in loc:
+        if cls is None or part not in cls.model_fields:
+            return None
+        field = cls.model_fields[part]
+        cls = nested_model(field.annotation)
+    return field.description if field is not None else None
+
+
+def format_validation_error(err: ValidationError, source: str,
+                            cls: type[BaseModel] | None = None) -> str:
+    """One line per problem: `source: key a.b: message (got value)`; a missing value says
+    what it is (the field's description, looked up in `cls`)."""
     lines = []
     for e in err.errors():
         key = ".".join(str(x) for x in e["loc"]) or "(root)"
@@ -112,7 +134,8 @@ def format_validation_error(err: ValidationError, source: str) -> str:
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif e["type"] == "missing":
-            msg = "required value is missing"
+            what = field_description(cls, tuple(e["loc"]))
+            msg = "required value is missing" + (f" ({what})" if what else "")
         got = "" if e["type"] in ("missing",) else f" (got {e.get('input')!r})"
         if e["type"] == "extra_forbidden":
             got = ""
@@ -125,10 +148,12 @@ def load_config(
     path: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     base: dict | None = None,
+    name: str = "overrides",
 ) -> C:
-    """Build `cls` from defaults < `base` < YAML file < overrides; raise ConfigError on any problem."""
+    """Build `cls` from defaults < `base` < YAML file < overrides; raise ConfigError on any
+    problem, naming the file, else `name` (the command, when the CLI calls)."""
     data: dict = dict(base or {})
-    source = "overrides"
+    source = name
     if path is not None:
         data = deep_merge(data, read_yaml(path))
         source = f"config file {path}"
@@ -138,7 +163,7 @@ def load_config(
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, source)) from None
+        raise ConfigError(format_validation_error(e, source, cls)) from None
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 import threading
 import warnings
@@ -65,16 +66,28 @@ def quiet_libraries() -> None:
         if name in ("ray", "ray.serve") and not any(getattr(h, "_vdgray", False)
                                                     for h in logger.handlers):
             logger.addHandler(_driver_log_handler())
-    try:
+    quiet_model_libraries()
+
+
+def quiet_model_libraries() -> None:
+    """transformers' and huggingface_hub's progress bars ("Loading weights") and info logs
+    off the terminal, unless verbose. Cheap (imports nothing), so the CLI calls it before
+    every command: the environment reaches the libraries when they are imported later, here
+    or in the Ray workers this process starts, and a library already imported is told."""
+    if verbose():
+        return
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    if "transformers" in sys.modules:
         import transformers
 
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
-    except ImportError:  # a process that never loads a model
-        pass
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    if "huggingface_hub" in sys.modules:
+        import huggingface_hub.utils
+
+        huggingface_hub.utils.disable_progress_bars()
 
 
 def ray_init_kwargs() -> dict:

@@ -1,7 +1,9 @@
 """User-facing errors: one clear line (which file, which field, what was expected).
 
-The CLI prints `error: <message>` for any `VdgrayError` and exits non-zero, so code that
-detects bad input raises one of these instead of letting a library traceback escape.
+The CLI prints `error: <message>` for any `VdgrayError` and exits 2, so code that detects bad
+input raises one of these instead of letting a library traceback escape; anything else is a
+bug and keeps its traceback (`vdgray.error_report`). Ray wraps a worker's exception, so a
+failure is judged by its innermost exception.
 """
 
 
@@ -30,9 +32,28 @@ class IncompleteOutputError(StorageError):
     """An output prefix has no `_manifest.json`: the stage that writes it did not finish."""
 
 
-def innermost(e: BaseException, link: str = "__cause__") -> BaseException:
-    """The end of `e`'s chain of causes along `link`: `__cause__` (a `raise ... from`, as Ray
-    Train's `TrainingFailedError` wraps a worker's exception) or `cause` (Ray's task errors)."""
-    while getattr(e, link, None) is not None and getattr(e, link) is not e:
-        e = getattr(e, link)
-    return e
+def wrapped(e: BaseException) -> BaseException | None:
+    """The exception `e` wraps, if any: Ray's task errors keep it in `cause`, Ray Train's
+    `WorkerGroupError` in `worker_failures` (rank -> exception; the lowest rank is taken),
+    and a `raise ... from` in `__cause__`."""
+    cause = getattr(e, "cause", None)
+    if isinstance(cause, BaseException):
+        return cause
+    failures = getattr(e, "worker_failures", None)
+    if isinstance(failures, dict) and failures:
+        return failures[min(failures)]
+    return e.__cause__
+
+
+def chain(e: BaseException) -> list[BaseException]:
+    """`e` and every exception it wraps, outermost first (a loop ends the chain)."""
+    out = [e]
+    while (inner := wrapped(out[-1])) is not None and all(inner is not seen for seen in out):
+        out.append(inner)
+    return out
+
+
+def innermost(e: BaseException) -> BaseException:
+    """The end of `e`'s chain: the worker's own exception under Ray's wrappers, which decides
+    whether a failure is a user error (a `VdgrayError`, one line) or a bug (a traceback)."""
+    return chain(e)[-1]

@@ -11,12 +11,12 @@ how the per-stage RayJobs share `jobs/configs/scale.yaml` with `jobs/pipeline.py
 from __future__ import annotations
 
 import argparse
-import sys
 
 import yaml
 
 from vdgray.config import load_config
-from vdgray.errors import ConfigError, VdgrayError
+from vdgray.error_report import guard
+from vdgray.errors import ConfigError
 from vdgray.pipeline import JOB_GROUPS, STAGES, PipelineConfig, run_pipeline
 
 
@@ -26,15 +26,6 @@ def _parse(argv, prog: str):
     ap.add_argument("--set", "-s", dest="overrides", action="append", default=[],
                     metavar="KEY=VALUE", help="override a config value (repeatable)")
     return ap.parse_args(argv)
-
-
-def _guard(fn) -> int:
-    try:
-        fn()
-    except VdgrayError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
 
 
 def _is_pipeline_config(path: str | None) -> bool:
@@ -69,10 +60,10 @@ def stage_main(stage: str, argv: list[str] | None = None) -> int:
         cls, run = STAGES[stage].load()
         return run(load_config(cls, args.config, args.overrides))
 
-    return _guard(go)
+    return guard(go)
 
 
 def pipeline_main(argv: list[str] | None = None) -> int:
     """Run the whole pipeline (finished stages are skipped, so re-submission resumes)."""
     args = _parse(argv, "jobs/pipeline.py")
-    return _guard(lambda: run_pipeline(load_config(PipelineConfig, args.config, args.overrides)))
+    return guard(lambda: run_pipeline(load_config(PipelineConfig, args.config, args.overrides)))

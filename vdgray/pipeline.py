@@ -174,7 +174,7 @@ def stage_config(cfg: PipelineConfig, stage: str):
         from vdgray.config import format_validation_error
 
         if isinstance(e, ValidationError):
-            raise ConfigError(format_validation_error(e, f"pipeline settings.{stage}")) from None
+            raise ConfigError(format_validation_error(e, f"pipeline settings.{stage}", cls)) from None
         raise
 
 

@@ -26,12 +26,22 @@ class RayConfig(BaseModel):
     )
 
 
+def keep_task_exceptions() -> None:
+    """Ray Data raises a map task's own exception (by default it raises a `UserCodeException`
+    that loses it), so a `VdgrayError` in a task stays a one-line user error and a bug shows
+    its own traceback (`vdgray.error_report`)."""
+    import ray.data
+
+    ray.data.DataContext.get_current().raise_original_map_exception = True
+
+
 def ensure_ray(cfg: RayConfig | None = None) -> None:
     """Connect to the configured cluster, or start a local Ray, unless Ray is already up."""
     import ray
 
     from vdgray.console import quiet_libraries, ray_init_kwargs
 
+    keep_task_exceptions()
     if ray.is_initialized():
         return
     cfg = cfg or RayConfig()

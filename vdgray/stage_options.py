@@ -6,6 +6,10 @@ import click
 
 from vdgray.config import load_config
 
+# What the help says wherever a stage takes a model: the registered names are no real models.
+TEST_MODELS = ("tiny-* names (tiny-clip, tiny-blip, world-clip-random) are random models for "
+               "tests and benchmarks only.")
+
 
 def config_options(f):
     """Decorate a click command with --config/-c and --set/-s (repeatable)."""
@@ -21,6 +25,9 @@ def config_options(f):
 
 
 def build_config(cls, config_path, overrides, **shortcuts):
-    """Load a stage config; non-None keyword shortcuts (e.g. --output) act as overrides."""
+    """Load a stage config; non-None keyword shortcuts (e.g. --output) act as overrides. An
+    error without a config file names the command (`vdgray embed: key model: ...`)."""
     extra = [f"{k}={v}" for k, v in shortcuts.items() if v is not None]
-    return load_config(cls, config_path, list(extra) + list(overrides))
+    ctx = click.get_current_context(silent=True)
+    name = ctx.command_path if ctx is not None else "overrides"
+    return load_config(cls, config_path, list(extra) + list(overrides), name=name)

@@ -114,7 +114,8 @@ def train_config(cfg: ClaimConfig, variant: str, seed: int):
     try:
         return TrainCirConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, f"{CLAIM_STAGE} train")) from None
+        raise ConfigError(format_validation_error(e, f"{CLAIM_STAGE} train",
+                                                  TrainCirConfig)) from None
 
 
 def eval_config(cfg: ClaimConfig, variant: str, seed: int):

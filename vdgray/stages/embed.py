@@ -23,7 +23,7 @@ from vdgray.errors import IncompleteOutputError
 from vdgray.gallery_embed import EncoderPool, embed_batches
 from vdgray.layout import EMBEDDINGS_STAGE
 from vdgray.runtime import RayConfig, ensure_ray, resolve_use_gpu
-from vdgray.stage_options import build_config, config_options
+from vdgray.stage_options import TEST_MODELS, build_config, config_options
 
 FAILURES_DIR = "_failures"
 
@@ -33,7 +33,7 @@ class EmbedConfig(StageConfig):
 
     gallery: str = Field(..., description="Gallery URI: synthetic world, Parquet (image_id, image), or image folder; local or s3://.")
     output: str = Field(..., description="Output prefix for the embeddings Parquet shards and _manifest.json.")
-    model: str = Field("tiny-clip", description="Encoder: a registered name (tiny-clip, world-clip-random) or a model directory / s3:// URI.")
+    model: str = Field(..., description=f"Encoder: a CLIP, SigLIP or BLIP model directory or s3:// URI (e.g. a train-encoder output). {TEST_MODELS}")
     batch_size: int = Field(64, ge=1, description="Images per encoder batch.")
     block_rows: int = Field(256, ge=1, description="Rows per streamed block (decode task unit).")
     concurrency: int = Field(1, ge=1, description="Encoder actors in the pool.")
@@ -136,7 +136,8 @@ def run(cfg: EmbedConfig) -> dict:
 @config_options
 @click.option("--gallery", default=None, help="Gallery URI (overrides gallery).")
 @click.option("--output", "-o", default=None, help="Output URI (overrides output).")
-@click.option("--model", default=None, help="Encoder name or model URI (overrides model).")
+@click.option("--model", default=None,
+              help=f"Encoder model directory or s3:// URI (required; overrides model). {TEST_MODELS}")
 def command(config_path, overrides, gallery, output, model):
     """Embed a gallery's images with an encoder (Ray Data; Parquet + manifest)."""
     cfg = build_config(EmbedConfig, config_path, overrides, gallery=gallery, output=output,

@@ -26,7 +26,7 @@ class Stage:
     target: str  # "module:ConfigClass:run"
     output: str  # sub-prefix under the pipeline root
     manifest_stage: str | None  # the stage name its manifest carries (None: always runs)
-    cli: str | None  # the `vdgray` command that runs it on its own (a key of COMMANDS)
+    cli: str | None  # the `vdgray` command that runs it on its own ("vdg assemble": a subcommand)
     job: str | None  # the Ray job that runs it: jobs/<job with - as _>.py
     fixed: tuple[tuple[str, Any], ...] = ()  # config values the stage always gets
 
@@ -39,11 +39,13 @@ class Stage:
 
 @dataclass(frozen=True)
 class Command:
-    """One `vdgray` subcommand: its click command ("module:attribute") and one-line help."""
+    """One `vdgray` subcommand: its click command ("module:attribute") and one-line help;
+    `config` ("module:Class") for a command that takes a config but runs no pipeline stage."""
 
     name: str
     target: str
     help: str
+    config: str | None = None
 
 
 _VDG_TRAIN = "vdgray.stages.train_vdg:TrainVdgConfig:run"
@@ -57,7 +59,7 @@ STAGE_TABLE: tuple[Stage, ...] = (
           "embed", "embed"),
     Stage("mine", "vdgray.stages.mine:MineConfig:run", "pairs", layout.PAIRS_STAGE, "mine", "mine"),
     Stage("vdg-assemble", "vdgray.stages.vdg_assemble:AssembleConfig:run", "vdg/assembled",
-          layout.VDG_MODEL_STAGE, "vdg", "train-vdg"),
+          layout.VDG_MODEL_STAGE, "vdg assemble", "train-vdg"),
     Stage("vdg-lm", _VDG_TRAIN, "vdg/lm", layout.VDG_MODEL_STAGE, "train-vdg", "train-vdg",
           (("stage", "lm"),)),
     Stage("vdg-align", _VDG_TRAIN, "vdg/align", layout.VDG_MODEL_STAGE, "train-vdg", "train-vdg",
@@ -65,7 +67,7 @@ STAGE_TABLE: tuple[Stage, ...] = (
     Stage("vdg-instruct", _VDG_TRAIN, "vdg/instruct", layout.VDG_MODEL_STAGE, "train-vdg", "train-vdg",
           (("stage", "instruct"),)),
     Stage("vdg-export", "vdgray.stages.vdg_export:ExportConfig:run", "vdg/export",
-          layout.VDG_MODEL_STAGE, "vdg", "train-vdg"),
+          layout.VDG_MODEL_STAGE, "vdg export", "train-vdg"),
     Stage("eval-vdg", "vdgray.stages.eval_vdg:EvalVdgConfig:run", "vdg/eval", layout.VDG_EVAL_STAGE,
           "eval-vdg", "eval-vdg"),
     Stage("generate", "vdgray.stages.generate.stage:GenerateConfig:run", "triplets",
@@ -106,16 +108,26 @@ COMMAND_TABLE: tuple[Command, ...] = (
     Command("index", "vdgray.stages.index:command",
             "Embed a gallery with a trained retriever and write a FAISS index for serving."),
     Command("serve", "vdgray.serve.cli:command",
-            "Serve the retriever over HTTP (Ray Serve: FastAPI routes on the batched model)."),
+            "Serve the retriever over HTTP (Ray Serve: FastAPI routes on the batched model).",
+            config="vdgray.serve.config:ServeConfig"),
     Command("compare-eval", "vdgray.eval.cir_compare:command",
             "Side-by-side table and bar chart of several eval outputs."),
     Command("cir-claim", "vdgray.stages.cir_claim:command",
             "Supervised vs semi-supervised vs oracle retriever over seeds (gaps, share, chart)."),
-    Command("demo", "vdgray.demo:command", "Run the whole pipeline on the built-in synthetic world."),
+    Command("demo", "vdgray.demo:command", "Run the whole pipeline on the built-in synthetic world.",
+            config="vdgray.pipeline:PipelineConfig"),
     Command("submit", "vdgray.submit:command",
             "Submit a stage or the whole pipeline as a Ray job to a running cluster."),
     Command("bench", "vdgray.bench.cli:command", "Benchmarks: print a table and write JSON."),
 )
+
+def command_configs() -> dict[str, str]:
+    """Command path ("embed", "vdg assemble") -> "module:Class" of the config it takes: each
+    stage's own, and the `config` of the other commands that take one."""
+    out = {s.cli: s.target.rsplit(":", 1)[0] for s in STAGE_TABLE if s.cli is not None}
+    out.update({c.name: c.config for c in COMMAND_TABLE if c.config is not None})
+    return out
+
 
 PIPELINE_JOB = "pipeline"  # jobs/pipeline.py: the whole pipeline, not a row of the table
 

@@ -21,7 +21,7 @@ from vdgray.data.formats import AUTO, DataFormat
 from vdgray.data.image_root import IMAGE_ROOT_HELP
 from vdgray.layout import CIR_MODEL_STAGE
 from vdgray.runtime import resolve_use_gpu
-from vdgray.stage_options import build_config, config_options
+from vdgray.stage_options import TEST_MODELS, build_config, config_options
 from vdgray.train.driver import Training, train_and_publish
 from vdgray.train.ray_run import TrainRunConfig
 
@@ -45,7 +45,7 @@ class CirModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["combiner", "blip"] = Field("combiner", description="combiner (CLIP + Combiner) or blip (BLIP + TDM).")
-    encoder: str = Field("tiny-clip", description="Backbone: tiny-clip, tiny-blip, or a CLIPModel / BlipForImageTextRetrieval dir URI (e.g. the world CLIP from train-encoder).")
+    encoder: str = Field(..., description=f"Backbone: a CLIP or SigLIP (combiner) or BLIP retrieval (blip) model directory or s3:// URI (e.g. the world CLIP from train-encoder). {TEST_MODELS}")
     settings: dict = Field(default_factory=dict, description="Model settings: combiner {train_backbone: none|text|all, projection_dim, hidden_dim, dropout}; blip {tdm, negatives: argmax|sample}.")
 
 
@@ -56,7 +56,8 @@ class TrainCirConfig(TrainRunConfig):
     pseudo: str = Field("none", description="Pseudo triplets URI (stage 'triplets'), or 'none' for the supervised baseline.")
     pseudo_gallery: Uri | None = Field(None, description="Gallery URI (image_id, image) holding the pseudo triplets' images.")
     pseudo_ratio: float = Field(1.0, gt=0, description="Pseudo rows per human row in B' each step.")
-    model: CirModelSpec = Field(default_factory=CirModelSpec, description="The model.")
+    # Validated from {} when absent, so a missing backbone is reported as model.encoder.
+    model: CirModelSpec = Field(default_factory=dict, validate_default=True, description="The model.")
     output: Uri = Field(..., description="Final CIR model dir URI (+ _manifest.json, stage 'cir-model').")
     epochs: int = Field(10, ge=1, description="Passes over the human triplets.")
     batch_size: int = Field(32, ge=2, description="Human triplets per worker per step (|B| per worker).")
@@ -134,8 +135,12 @@ def run(cfg: TrainCirConfig) -> dict:
 @click.option("--pseudo", default=None, help="Pseudo triplets URI or 'none' (overrides pseudo).")
 @click.option("--output", "-o", default=None, help="Model output URI (overrides output).")
 @click.option("--epochs", type=int, default=None, help="Epochs (overrides epochs).")
-def command(config_path, overrides, human, pseudo, output, epochs):
+@click.option("--encoder", default=None,
+              help=f"Backbone model directory or s3:// URI (required; overrides model.encoder). "
+                   f"{TEST_MODELS}")
+def command(config_path, overrides, human, pseudo, output, epochs, encoder):
     """Train the CIR retriever on human (+ pseudo) triplets (Ray Train, DDP)."""
-    cfg = build_config(TrainCirConfig, config_path, overrides, **{"human.root": human},
+    cfg = build_config(TrainCirConfig, config_path, overrides,
+                       **{"human.root": human, "model.encoder": encoder},
                        pseudo=pseudo, output=output, epochs=epochs)
     run(cfg)

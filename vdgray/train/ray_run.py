@@ -2,8 +2,10 @@
 
 The encoder, VDG and CIR trainers each build a `TorchTrainer` the same way: checkpoints under
 a storage URI (local or s3://) in a run named after the output, `FailureConfig` retries, and
-a re-run with the same name resuming from the latest checkpoint. `fit` turns Ray's wrapped
-worker exception into one `VdgrayError` line that names the run to re-run.
+a re-run with the same name resuming from the latest checkpoint. `fit` lets a worker's user
+error (a `VdgrayError` under Ray's wrapper) through as that error, one line; any other
+failure keeps Ray's error, whose text holds the worker's traceback, noted with the run to
+re-run.
 """
 
 from __future__ import annotations
@@ -63,13 +65,6 @@ def run_config(storage_uri: str, name: str, max_failures: int, keep: int = 2):
                      checkpoint_config=CheckpointConfig(num_to_keep=keep), **where)
 
 
-def root_cause(e: BaseException) -> str:
-    """`Type: last line` of the innermost cause (the worker's own exception)."""
-    e = innermost(e)
-    lines = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {lines[-1] if lines else ''}"
-
-
 def torch_threads(requested: int | None, num_workers: int) -> int:
     """Threads per worker: as configured, else the cluster's CPUs shared by the workers."""
     import ray
@@ -103,9 +98,13 @@ def fit(loop, loop_config: dict, *, num_workers: int, use_gpu: UseGpu, run, what
         )
         try:
             result = trainer.fit()
-        except Exception as e:  # TrainingFailedError wraps the worker's exception
-            raise VdgrayError(f"{what}: training failed ({root_cause(e)}); re-run with "
-                              f"name={run.name} to resume from its last checkpoint") from None
+        except Exception as e:  # Ray's WorkerGroupError wraps the worker's exception
+            cause = innermost(e)
+            if isinstance(cause, VdgrayError):
+                raise cause from None
+            e.add_note(f"{what}: training failed; re-run with name={run.name} to resume "
+                       "from its last checkpoint")
+            raise
     if result.checkpoint is None:
         raise VdgrayError(f"{what}: run {run.name} produced no checkpoint")
     return result

@@ -30,7 +30,8 @@ def world(tmp_path_factory, ray_session):
 
 def _cfg(world, out, **kw):
     base = dict(human={"format": "world", "root": world["world"]}, output=out, epochs=1,
-                batch_size=8, lr=1e-3, ray=RayConfig(num_cpus=2))
+                batch_size=8, lr=1e-3, ray=RayConfig(num_cpus=2),
+                model={"kind": "combiner", "encoder": "tiny-clip"})
     return TrainCirConfig(**{**base, **kw})
 
 

@@ -72,7 +72,8 @@ def test_embed_matches_direct_encoder_and_skips_finished(ray_session, tmp_path):
     for i in range(6):
         (gallery / f"im{i}.png").write_bytes(_png(100 + i))
     out = str(tmp_path / "emb")
-    cfg = EmbedConfig(gallery=str(gallery), output=out, batch_size=4, num_cpus_per_actor=0.75)
+    cfg = EmbedConfig(gallery=str(gallery), output=out, model="tiny-clip", batch_size=4,
+                      num_cpus_per_actor=0.75)
     run(cfg)
     table = manifest.read_dataset(out, "embeddings").sort_by("image_id")
     assert table.column("image_id").to_pylist() == [f"im{i}" for i in range(6)]

@@ -36,10 +36,12 @@ def test_train_vdg_output_must_differ_from_world():
 
 def test_train_cir_output_must_differ_from_human_root():
     with pytest.raises(ConfigError, match="output: must differ from human.root"):
-        load_config(TrainCirConfig, None, ["human.root=/data/cirr", "output=/data/cirr"])
+        load_config(TrainCirConfig, None, ["human.root=/data/cirr", "output=/data/cirr",
+                                           "model.encoder=tiny-clip"])
     with pytest.raises(ConfigError, match="settings.train-cir.*output: must differ from human.root"):
         stage_config(pipeline("train-cir", output="/runs/p/world"), "train-cir")
-    assert load_config(TrainCirConfig, None, ["human.root=/data/cirr", "output=/data/m"]).output
+    assert load_config(TrainCirConfig, None, ["human.root=/data/cirr", "output=/data/m",
+                                              "model.encoder=tiny-clip"]).output
 
 
 def test_eval_format_auto_is_checked_once_the_root_says_what_it_holds():

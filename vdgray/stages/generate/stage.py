@@ -379,14 +379,11 @@ def run(cfg: GenerateConfig) -> dict:
             ds = _pipeline(cfg, units, generator, gallery, committed)
             ds.write_parquet(out_path, filesystem=fs, min_rows_per_file=cfg.rows_per_file,
                              ray_remote_args={"num_cpus": cfg.join_num_cpus})
-    except VdgrayError:
-        raise
-    except Exception as e:  # a Ray task error wrapping ours, or the library's own
-        cause = innermost(e, "cause")
+    except Exception as e:  # ours under Ray's task error: that one line; a bug: its traceback
+        cause = innermost(e)
         if isinstance(cause, VdgrayError):
-            raise type(cause)(str(cause)) from None
-        line = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise StorageError(f"{cfg.output}: generation failed ({line})") from None
+            raise cause from None
+        raise
     finally:
         ctx.checkpoint_config = saved
     t_gen = time.perf_counter()
