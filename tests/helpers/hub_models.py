@@ -98,7 +98,7 @@ def save_siglip(path: Path, layout: str = "hub", seed: int = 0) -> Path:
     cfg = SiglipConfig(
         text_config=dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
                          num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=16,
-                         pad_token_id=0, eos_token_id=1),
+                         pad_token_id=0, eos_token_id=1, bos_token_id=None),
         vision_config=dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
                            num_hidden_layers=2, num_attention_heads=2))
     torch.manual_seed(seed)

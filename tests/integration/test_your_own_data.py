@@ -42,7 +42,7 @@ README_BLOCK = re.compile(r"<!-- your-own-data[^>]*-->\s*```bash\n(.*?)```", re.
 
 # Sizes and CPU shares for a 2-CPU test machine, appended to the README's lines.
 TEST_SETS = {
-    "embed": ["batch_size=8", "num_cpus_per_actor=0.5", "torch_threads=1"],
+    "embed": ["batch_size=8", "num_cpus_per_actor=0.5", "decode_num_cpus=0.25", "torch_threads=1"],
     "mine": ["max_similarity=0.9999"],  # a random tiny CLIP sees every photo as alike
     "train-vdg": ["epochs=1", "batch_size=2", "val_limit=2", "lora.r=4", "lora.alpha=8",
                   "torch_threads=1", "max_failures=0"],
@@ -191,9 +191,16 @@ def _serve_and_query(line: str, brought) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=60)
+            out, _ = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    # SIGTERM stops the app on the shared cluster (it once left the replica running there)
+    assert proc.returncode == 0, out[-3000:]
+    assert "serve: stopping" in out
+    left = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+            if a["namespace"] == "serve"]
+    assert not left, left
 
 
 @pytest.mark.parametrize("family", ["siglip", "blip"])

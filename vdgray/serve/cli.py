@@ -81,13 +81,15 @@ def command(config_path, overrides, model, index, host, port):
     """Serve the retriever over HTTP (Ray Serve) until Ctrl-C."""
     cfg = build_config(ServeConfig, config_path, overrides, model_uri=model, index_uri=index,
                        host=host, port=port)
-    url = start(cfg)
-    # SIGTERM (kill, Kubernetes, a CI script) stops the service as cleanly as Ctrl-C; set
-    # after start, since ray.init installs a SIGTERM handler that aborts the process
+    # SIGTERM (kill, Kubernetes, a CI script) stops the service as cleanly as Ctrl-C, from the
+    # moment Serve starts: set after ray.init (which installs a SIGTERM handler that exits at
+    # once, leaving the app running on a shared cluster) and before the app is deployed.
+    ensure_ray(cfg.ray)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    click.echo(f"serve: retriever ready at {url} (POST /search, POST /search/batch, "
-               f"GET /healthz, GET / for the API); Ctrl-C stops it")
     try:
+        url = start(cfg)
+        click.echo(f"serve: retriever ready at {url} (POST /search, POST /search/batch, "
+                   f"GET /healthz, GET / for the API); Ctrl-C stops it")
         while True:
             time.sleep(1)
     except KeyboardInterrupt:

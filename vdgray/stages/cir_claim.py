@@ -48,7 +48,7 @@ class ClaimConfig(StageConfig):
     world: Uri = Field(..., description="Synthetic world URI: human triplets (cirr train) and the eval split.")
     triplets: Uri | None = Field(..., description="The VDG's pseudo triplets URI (the output of `vdgray generate`); null: no semi-supervised variant.")
     gallery: Uri = Field(..., description="Gallery URI holding the pseudo triplets' images.")
-    encoder: str = Field(..., description="Retriever backbone (name or CLIP dir URI), same for every variant.")
+    encoder: str = Field(..., description="Retriever backbone (a CLIP or SigLIP dir URI), same for every variant.")
     output: Uri = Field(..., description="Where each run's model/eval and claim.json/claim.png go.")
     seeds: list[int] = Field([0, 1, 2], min_length=1, description="Seeds; each trains every variant.")
     split: str = Field("val", description="World split evaluated (val has targets).")

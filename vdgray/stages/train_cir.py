@@ -44,7 +44,7 @@ class CirModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["combiner", "blip"] = Field("combiner", description="combiner (CLIP + Combiner) or blip (BLIP + TDM).")
+    kind: Literal["combiner", "blip"] = Field("combiner", description="combiner (a CLIP or SigLIP dual encoder + Combiner) or blip (BLIP retrieval + TDM).")
     encoder: str = Field(..., description=f"Backbone: a CLIP or SigLIP (combiner) or BLIP retrieval (blip) model directory or s3:// URI (e.g. the world CLIP from train-encoder). {TEST_MODELS}")
     settings: dict = Field(default_factory=dict, description="Model settings: combiner {train_backbone: none|text|all, projection_dim, hidden_dim, dropout}; blip {tdm, negatives: argmax|sample}.")
 
@@ -54,7 +54,7 @@ class TrainCirConfig(TrainRunConfig):
 
     human: HumanData = Field(..., description="Human triplets.")
     pseudo: str = Field("none", description="Pseudo triplets URI (stage 'triplets'), or 'none' for the supervised baseline.")
-    pseudo_gallery: Uri | None = Field(None, description="Gallery URI (image_id, image) holding the pseudo triplets' images.")
+    pseudo_gallery: Uri | None = Field(None, description="Gallery holding the pseudo triplets' images: a folder of images or Parquet (image_id, image), as generate read it.")
     pseudo_ratio: float = Field(1.0, gt=0, description="Pseudo rows per human row in B' each step.")
     # Validated from {} when absent, so a missing backbone is reported as model.encoder.
     model: CirModelSpec = Field(default_factory=dict, validate_default=True, description="The model.")

@@ -1,4 +1,4 @@
-"""`vdgray vdg assemble`: a VDG dir from a CLIP vision tower and a causal LM (fresh projector).
+"""`vdgray vdg assemble`: a VDG dir from a CLIP/SigLIP vision tower and a causal LM (fresh projector).
 
 The vision tower is any encoder `load_encoder` knows (a trained world CLIP dir, `tiny-clip`,
 an s3:// dir). The LM is a local HF causal-LM dir (its tokenizer gains `<image>`), or, with
@@ -20,13 +20,13 @@ from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
 from vdgray.errors import DataFormatError, StorageError
 from vdgray.layout import VDG_MODEL_STAGE, WORLD_LM
-from vdgray.stage_options import build_config, config_options
+from vdgray.stage_options import TEST_MODELS, build_config, config_options
 
 
 class AssembleConfig(StageConfig):
     """Settings of `vdgray vdg assemble`."""
 
-    vision: str = Field(..., description="Vision tower: encoder name (tiny-clip) or CLIP dir/URI.")
+    vision: str = Field(..., description=f"Vision tower: a CLIP or SigLIP model dir/URI (its vision side; e.g. the world CLIP from train-encoder). {TEST_MODELS}")
     output: Uri = Field(..., description="Where the VDG dir goes (local or s3://).")
     lm: str | None = Field(None, description="Causal LM dir/URI, or world-lm (the world LM shipped with vdgray: a small Llama pretrained on the world's language prior, train/world_lm.py); None: a fresh Llama for the world.")
     world: Uri | None = Field(None, description="World URI whose texts build the fresh LM's tokenizer.")
@@ -128,12 +128,12 @@ def run(cfg: AssembleConfig) -> dict:
 
 @click.command("assemble")
 @config_options
-@click.option("--vision", default=None, help="Vision tower: encoder name or CLIP dir/URI.")
+@click.option("--vision", default=None, help="Vision tower: a CLIP or SigLIP dir/URI.")
 @click.option("--lm", default=None, help="Causal LM dir/URI (omit for a fresh world Llama).")
 @click.option("--world", default=None, help="World URI (fresh LM tokenizer).")
 @click.option("--output", "-o", default=None, help="Output VDG dir/URI.")
 def command(config_path, overrides, vision, lm, world, output):
-    """Assemble a LLaVA VDG from a CLIP vision tower and a causal LM (fresh projector)."""
+    """Assemble a LLaVA VDG from a CLIP or SigLIP vision tower and a causal LM (fresh projector)."""
     cfg = build_config(AssembleConfig, config_path, overrides, vision=vision, lm=lm,
                        world=world, output=output)
     s = run(cfg)

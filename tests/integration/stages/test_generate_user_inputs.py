@@ -64,6 +64,11 @@ def _triplets(output: str) -> pa.Table:
     return storage.read_parquet(manifest.dataset_files(output, stage="triplets"))
 
 
+def _by_id(table: pa.Table) -> list[tuple[str, str]]:
+    return sorted(zip(table.column("triplet_id").to_pylist(), table.column("text").to_pylist(),
+                      strict=True))
+
+
 def test_a_llava_hf_dir_and_a_folder_gallery_generate_with_deterministic_ids(
         user_inputs, ray_session, tmp_path, capsys):
     assert not storage.exists(manifest.manifest_uri(user_inputs["llava"]))
@@ -78,5 +83,4 @@ def test_a_llava_hf_dir_and_a_folder_gallery_generate_with_deterministic_ids(
     again = _generate(user_inputs, str(tmp_path / "t2"), capsys)
     second = _triplets(str(tmp_path / "t2"))
     assert again["generator"] == doc["generator"]
-    key = lambda t: sorted(zip(t.column("triplet_id").to_pylist(), t.column("text").to_pylist()))  # noqa: E731
-    assert key(first) == key(second)
+    assert _by_id(first) == _by_id(second)

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, UseGpu, resolved
-from vdgray.errors import ConfigError, DataFormatError, StorageError, VdgrayError, innermost
+from vdgray.errors import ConfigError, StorageError, VdgrayError, innermost
 from vdgray.layout import PAIRS_STAGE, TRIPLET_ID, TRIPLETS_STAGE
 from vdgray.models.vdg.prompt import (
     DESCRIBE_MAX_NEW_TOKENS,
@@ -338,6 +338,7 @@ def run(cfg: GenerateConfig) -> dict:
 
     from vdgray.data.gallery import resolve_gallery
     from vdgray.models.vdg.build import saved_response_format
+    from vdgray.models.vdg.identity import vdg_identity
     from vdgray.stages.generate.committed import (
         checkpoint_config,
         committed_ids,
@@ -345,7 +346,6 @@ def run(cfg: GenerateConfig) -> dict:
         remove_uncommitted,
     )
     from vdgray.stages.generate.join import plan_units, read_side_records
-    from vdgray.models.vdg.identity import vdg_identity
     from vdgray.stages.generate.transformers_backend import generator_id
 
     t0 = time.perf_counter()
@@ -441,8 +441,6 @@ def command(config_path, overrides, pairs, gallery, model, output):
 if __name__ == "__main__":  # `python -m vdgray.stages.generate.stage` (job scripts, kill tests)
     import sys
 
-    try:
-        command.main(standalone_mode=False)
-    except VdgrayError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+    from vdgray.error_report import run_click
+
+    sys.exit(run_click(command))
