@@ -100,7 +100,7 @@ COMMAND_TABLE: tuple[Command, ...] = (
     Command("eval-vdg", "vdgray.stages.eval_vdg:command",
             "Delta quality of a VDG: BLEU-4, ROUGE-L, exact attribute match."),
     Command("generate", "vdgray.stages.generate.stage:command",
-            "Generate pseudo triplets for mined pairs with an exported VDG (Ray Data)."),
+            "Generate pseudo triplets for mined pairs with a VDG: vdgray's or a llava-hf dir (Ray Data)."),
     Command("train-cir", "vdgray.stages.train_cir:command",
             "Train the CIR retriever (combiner or BLIP) on human + pseudo triplets."),
     Command("eval", "vdgray.stages.eval_cir:command",
