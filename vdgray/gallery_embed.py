@@ -157,7 +157,7 @@ def write_embeddings(ds, where: str) -> tuple[list[str], list[str]]:
     try:
         ds.write_parquet(path, filesystem=fs)
     except Exception as e:
-        cause = innermost(e, "cause")
+        cause = innermost(e)
         if isinstance(cause, VdgrayError):  # Ray appends its retry advice on more lines
             raise type(cause)(str(cause).splitlines()[0]) from None
         raise

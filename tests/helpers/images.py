@@ -1,4 +1,4 @@
-"""Small PNG images made in memory, for tests that need image bytes but not a dataset."""
+"""Small PNG and JPEG images made in memory, for tests that need image bytes but not a dataset."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 
 
-def _encode(img: Image.Image) -> bytes:
+def _encode(img: Image.Image, fmt: str = "PNG") -> bytes:
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    img.save(buf, format=fmt)
     return buf.getvalue()
 
 
@@ -23,3 +23,9 @@ def noise_png(seed: int, size: int = 64) -> bytes:
     """A `size`x`size` RGB PNG of uniform noise drawn from `seed`: distinct and reproducible."""
     arr = np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)
     return _encode(Image.fromarray(arr))
+
+
+def noise_jpeg(seed: int, size: int = 48) -> bytes:
+    """As `noise_png`, encoded as a JPEG (what a camera folder holds)."""
+    arr = np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)
+    return _encode(Image.fromarray(arr), "JPEG")

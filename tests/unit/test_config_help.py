@@ -61,7 +61,7 @@ def test_help_lists_every_key_with_its_type_and_default(path, capsys):
 
 def test_nested_keys_are_dotted(capsys):
     text = _help("train-cir", capsys)
-    for key in ("human.format cirr|fashioniq|world, default world.", "human.root str, required.",
+    for key in ("human.format auto|world|cirr|fashioniq, default auto.", "human.root str, required.",
                 "model.kind combiner|blip, default combiner.", "model.encoder str, required.",
                 "pseudo_gallery str|null, default null.", "ray.num_cpus int|null, default null."):
         assert f" {key}" in text, key

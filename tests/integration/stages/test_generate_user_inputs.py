@@ -3,12 +3,10 @@ and a folder of JPEGs (in sub-folders, one of them broken), through the CLI."""
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pyarrow as pa
 import pytest
 from helpers.hub_models import save_llava
+from helpers.images import noise_jpeg
 
 from vdgray import manifest, storage
 from vdgray.cli import main
@@ -16,15 +14,6 @@ from vdgray.layout import PAIRS_STAGE
 from vdgray.stages.mine import PAIRS_SCHEMA, pair_ids
 
 pytestmark = pytest.mark.integration
-
-
-def _jpeg(i: int) -> bytes:
-    from PIL import Image
-
-    arr = (np.random.default_rng(i).random((40, 48, 3)) * 255).astype("uint8")
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +24,9 @@ def user_inputs(tmp_path_factory):
     for i in range(6):
         rel = f"shoot{i % 2}/img{i}"
         (photos / rel).parent.mkdir(parents=True, exist_ok=True)
-        (photos / f"{rel}.jpg").write_bytes(_jpeg(i))
+        (photos / f"{rel}.jpg").write_bytes(noise_jpeg(i))
         ids.append(rel)
-    (photos / "shoot0" / "broken.jpg").write_bytes(_jpeg(9)[:50])
+    (photos / "shoot0" / "broken.jpg").write_bytes(noise_jpeg(9)[:50])
     refs = [ids[0], ids[1], ids[2], ids[3], ids[4]]
     tgts = [ids[1], ids[2], ids[3], "shoot0/broken", ids[5]]
     pairs = str(root / "pairs")
