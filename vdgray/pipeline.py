@@ -52,7 +52,7 @@ class PipelineConfig(StageConfig):
     )
     human_root: Uri | None = Field(None, description="Human triplets root; default: the world.")
     human_image_root: Uri | None = Field(
-        None, description="Image root of human_root (train-cir, eval and index get it); default: "
+        None, description="Image root of human_root (the VDG chain, eval-vdg, train-cir, eval and index get it); default: "
         "found as each stage finds it (CIRR: root/img_raw, root, root's parent).")
     vdg: Uri | None = Field(
         None, description="Starting VDG (a LLaVA dir, e.g. llava-1.5) when the run has no earlier "
@@ -128,12 +128,12 @@ def wiring(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
         given_lm = (cfg.settings.get(stage) or {}).get("lm")
         return {"vision": encoder, "output": out, **({} if given_lm else {"world": world})}
     if stage in VDG_CHAIN:  # lm / align / instruct
-        cirr = {"cirr": human} if fmt == "cirr" else {}
+        cirr = {"cirr": human, **images} if fmt == "cirr" else {}
         return {**fixed, "model": _vdg_input(cfg, stage), "world": world, "output": out, **cirr}
     if stage == "vdg-export":
         return {"model": _vdg_input(cfg, stage), "output": out}
     if stage == "eval-vdg":
-        data = {"cirr": human} if fmt == "cirr" else {"world": world}
+        data = {"cirr": human, **images} if fmt == "cirr" else {"world": world}
         return {"model": _vdg_input(cfg, stage), "output": out, **data}
     if stage == "generate":
         return {"pairs": uri_of(cfg, "mine"), "gallery": gallery,

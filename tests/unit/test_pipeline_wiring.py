@@ -70,14 +70,17 @@ def test_a_stage_job_given_a_pipeline_config_runs_only_its_stages(tmp_path, monk
 def test_human_root_format_is_detected_and_its_image_root_reaches_each_stage(tmp_path):
     from helpers.assets import CIRR_TINY, FASHIONIQ_TINY
 
-    c = cfg(["vdg-align", "train-cir", "eval", "index"], vdg="/v", human_root=str(CIRR_TINY),
-            human_image_root="/imgs")
+    c = cfg(["vdg-align", "eval-vdg", "train-cir", "eval", "index"], vdg="/v",
+            human_root=str(CIRR_TINY), human_image_root="/imgs")
     tc, ev, ix = (stage_config(c, s) for s in ("train-cir", "eval", "index"))
     assert (tc.human.format, tc.human.root, tc.human.image_root) == ("cirr", str(CIRR_TINY),
                                                                      "/imgs")
     assert (ev.data.format, ev.data.image_root) == ("cirr", "/imgs")
     assert (ix.gallery, ix.split, ix.image_root) == (str(CIRR_TINY), "val", "/imgs")
     assert stage_config(c, "vdg-align").cirr == str(CIRR_TINY)
+    assert stage_config(c, "vdg-align").image_root == "/imgs"
+    assert (stage_config(c, "eval-vdg").cirr, stage_config(c, "eval-vdg").image_root) == (
+        str(CIRR_TINY), "/imgs")
     # without human_root the human triplets are the world's, with nothing to detect
     assert stage_config(cfg(["train-cir"]), "train-cir").human.format == "world"
     fiq = cfg(["train-cir"], human_root=str(FASHIONIQ_TINY))

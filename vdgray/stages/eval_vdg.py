@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
+from vdgray.data.image_root import IMAGE_ROOT_HELP
 from vdgray.errors import DataFormatError
 from vdgray.eval.vdg_controls import CONTROLS, format_controls, headline, image_gain
 from vdgray.layout import (
@@ -46,6 +47,7 @@ class EvalVdgConfig(StageConfig):
     output: Uri = Field(..., description="Where results.json, predictions and the chart go.")
     world: Uri | None = Field(None, description="Synthetic world URI (CIRR at <world>/cirr + truth/).")
     cirr: Uri | None = Field(None, description="CIRR root (default <world>/cirr).")
+    image_root: Uri | None = Field(None, description=IMAGE_ROOT_HELP)
     split: str = Field("val", description="CIRR split with targets (val or train).")
     limit: int | None = Field(None, ge=1, description="Evaluate only the first N queries.")
     batch_size: int = Field(16, ge=1, description="Pairs per generate call.")
@@ -233,7 +235,7 @@ def run(cfg: EvalVdgConfig) -> dict:
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     root = cfg.cirr or cirr_root(cfg.world)
-    split = load_cirr(root, cfg.split)
+    split = load_cirr(root, cfg.split, image_root=cfg.image_root)
     queries = split.queries[:cfg.limit] if cfg.limit else split.queries
     truth = _truth(cfg.world, cfg.split) if cfg.world else None
     gen = DeltaGenerator(cfg.model, do_sample=cfg.do_sample, temperature=cfg.temperature,

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import storage
 from vdgray.config import Uri
+from vdgray.data.image_root import IMAGE_ROOT_HELP
 from vdgray.errors import ConfigError, StorageError
 from vdgray.layout import VDG_MODEL_STAGE as MODEL_STAGE
 from vdgray.models.vdg.stages import LORA_TARGETS, STAGES
@@ -59,6 +60,7 @@ class TrainVdgConfig(TrainRunConfig):
     output: Uri = Field(..., description="Output VDG dir (local or s3://).")
     world: Uri | None = Field(None, description="Synthetic world URI (lm, align; default cirr root).")
     cirr: Uri | None = Field(None, description="CIRR root for instruct (default <world>/cirr).")
+    image_root: Uri | None = Field(None, description=IMAGE_ROOT_HELP)
     split: str = Field("train", description="CIRR split of the human triplets (instruct).")
     val_split: str | None = Field("val", description="instruct: CIRR split whose pairs give a "
                                   "held-out loss every epoch, with the true target and with it "

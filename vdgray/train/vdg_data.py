@@ -124,7 +124,7 @@ def split_examples(config: dict, split_name: str, limit: int | None, tokenizer, 
     configured response format (`describe` reads the images' captions from a world's truth)."""
     from vdgray.data.cirr import load_cirr
 
-    split = load_cirr(cirr_root(config), split_name)
+    split = load_cirr(cirr_root(config), split_name, image_root=config.get("image_root"))
     qs = split.queries[:limit] if limit else split.queries
     responses = [q.caption for q in qs]
     if config.get("response", DELTA) == DESCRIBE:

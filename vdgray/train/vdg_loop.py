@@ -95,7 +95,8 @@ def human_deltas(config: dict) -> list[str]:
     """The human delta texts of the configured CIRR split (align's `text_mix`)."""
     from vdgray.data.cirr import load_cirr
 
-    return [q.caption for q in load_cirr(cirr_root(config), config["split"]).queries]
+    return [q.caption for q in load_cirr(cirr_root(config), config["split"],
+                                         image_root=config.get("image_root")).queries]
 
 
 def reading_probe(config: dict, model, processor):
@@ -112,7 +113,7 @@ def reading_probe(config: dict, model, processor):
     if not held or not held[0]:
         return None
     names, captions = held
-    split = load_cirr(cirr_root(config), "val")
+    split = load_cirr(cirr_root(config), "val", image_root=config.get("image_root"))
     ex = D.align_examples([b""] * len(names), captions, processor.tokenizer,
                           int(model.config.image_seq_length), config["max_length"])
     return ex, vision_features(model, pixel_values(processor, [split.read_image(n) for n in names]))
