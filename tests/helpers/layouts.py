@@ -22,6 +22,13 @@ def _copy_text_parts(src: Path, root: Path) -> None:
         shutil.copytree(src / part, root / part)
 
 
+def _beside(src: Path, images: Path, root: Path) -> tuple[str, str]:
+    """captions/ and image_splits/ of `src` with the images' contents beside them in `root`."""
+    _copy_text_parts(src, root)
+    shutil.copytree(images, root, dirs_exist_ok=True)
+    return str(root), str(root)
+
+
 def cirr_layout(dst: Path, layout: str) -> tuple[str, str]:
     """Write the tiny CIRR under `dst` in `layout`; (CIRR root, the folder holding the
     split folders train/, dev/, test1/)."""
@@ -31,10 +38,7 @@ def cirr_layout(dst: Path, layout: str) -> tuple[str, str]:
         shutil.copytree(CIRR_TINY, root)
         return str(root), str(root / "img_raw")
     if layout == "beside":
-        root = dst / "cirr"
-        _copy_text_parts(CIRR_TINY, root)
-        shutil.copytree(images, root, dirs_exist_ok=True)
-        return str(root), str(root)
+        return _beside(CIRR_TINY, images, dst / "cirr")
     if layout == "clip4cir":
         top = dst / "cirr_dataset"
         _copy_text_parts(CIRR_TINY, top / "cirr")
@@ -56,8 +60,5 @@ def fashioniq_layout(dst: Path, layout: str) -> tuple[str, str]:
         shutil.copytree(images, dst / "fashionIQ" / "images")
         return str(root), str(dst / "fashionIQ" / "images")
     if layout == "beside":
-        root = dst / "fiq"
-        _copy_text_parts(FASHIONIQ_TINY, root)
-        shutil.copytree(images, root, dirs_exist_ok=True)
-        return str(root), str(root)
+        return _beside(FASHIONIQ_TINY, images, dst / "fiq")
     raise ValueError(f"unknown FashionIQ layout {layout!r}")

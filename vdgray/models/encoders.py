@@ -171,7 +171,10 @@ def load_image_processor(path: Path):
     from transformers import AutoImageProcessor
 
     nested = path / "processor_config.json"
-    has_nested = nested.is_file() and "image_processor" in json.loads(nested.read_text())
+    try:
+        has_nested = nested.is_file() and "image_processor" in json.loads(nested.read_text())
+    except ValueError as e:
+        raise DataFormatError(f"{nested}: not valid JSON ({e})") from None
     if not (path / "preprocessor_config.json").is_file() and not has_nested:
         raise DataFormatError(
             f"{path}: no image processor (expected preprocessor_config.json, or "

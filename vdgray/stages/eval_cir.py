@@ -39,6 +39,18 @@ from vdgray.stage_options import build_config, config_options
 SPLITS = {"cirr": ("val", "test1"), "world": ("val", "test1"), "fashioniq": ("val", "test"),
           AUTO: ("val", "test", "test1")}
 
+
+def data_problem(fmt: str, split: str, categories) -> str | None:
+    """What is wrong with `split` and `categories` for format `fmt`, or None (auto allows
+    any split and categories until the root says which format it is)."""
+    ok = SPLITS[fmt]
+    if split not in ok:
+        return f"data.split: {fmt} splits are {ok}, got {split!r}"
+    if categories and fmt not in ("fashioniq", AUTO):
+        return "data.categories: only for FashionIQ"
+    return None
+
+
 class EvalData(BaseModel):
     """The benchmark to evaluate on."""
 
@@ -54,12 +66,8 @@ class EvalData(BaseModel):
         """This data with `format: auto` detected from the root, its split and categories
         checked against the detected format (ConfigError naming the key)."""
         fmt = resolve_format(self.format, self.root)
-        ok = SPLITS[fmt]
-        if self.split not in ok:
-            raise ConfigError(f"data.split: {fmt} splits are {ok}, got {self.split!r} "
-                              f"({self.root} holds {fmt})")
-        if self.categories and fmt != "fashioniq":
-            raise ConfigError(f"data.categories: only for FashionIQ ({self.root} holds {fmt})")
+        if problem := data_problem(fmt, self.split, self.categories):
+            raise ConfigError(f"{problem} ({self.root} holds {fmt})")
         return self.model_copy(update={"format": fmt})
 
 
@@ -75,12 +83,8 @@ class EvalConfig(EncoderPoolFields):
 
     @model_validator(mode="after")
     def _check(self):
-        ok = SPLITS[self.data.format]
-        if self.data.split not in ok:
-            raise ValueError(f"data.split: {self.data.format} splits are {ok}, got "
-                             f"{self.data.split!r}")
-        if self.data.categories and self.data.format not in ("fashioniq", AUTO):
-            raise ValueError("data.categories: only for data.format=fashioniq")
+        if problem := data_problem(self.data.format, self.data.split, self.data.categories):
+            raise ValueError(problem)
         return self
 
     def cache_uri(self) -> str:

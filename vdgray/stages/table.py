@@ -121,6 +121,7 @@ COMMAND_TABLE: tuple[Command, ...] = (
     Command("bench", "vdgray.bench.cli:command", "Benchmarks: print a table and write JSON."),
 )
 
+
 def command_configs() -> dict[str, str]:
     """Command path ("embed", "vdg assemble") -> "module:Class" of the config it takes: each
     stage's own, and the `config` of the other commands that take one."""

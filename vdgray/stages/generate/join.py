@@ -205,23 +205,24 @@ class GalleryIndex:
 
 
 class FolderImages:
-    """image_id -> image file over a folder gallery; `fetch` reads the files (None when gone)."""
+    """A folder gallery's images by id, through the server's `ImageStore` (image_id -> file,
+    read when asked); `fetch` gives None for an id not there or a file gone since."""
 
     def __init__(self, root: str, files: list[str]):
         from vdgray.data.gallery import image_id_for
+        from vdgray.retrieval.image_store import ImageStore
 
-        self.where = {image_id_for(root, f): f for f in files}
+        self.store = ImageStore(files={image_id_for(root, f): f for f in files})
 
     def __contains__(self, image_id: str) -> bool:
-        return image_id in self.where
+        return image_id in self.store
 
     def fetch(self, image_ids: list[str]) -> list[bytes | None]:
         out: list[bytes | None] = []
         for image_id in image_ids:
-            uri = self.where.get(image_id)
             try:
-                out.append(None if uri is None else storage.read_bytes(uri))
-            except StorageError:  # removed since the listing
+                out.append(self.store.get(image_id))
+            except (KeyError, StorageError):  # not in the folder, or removed since the listing
                 out.append(None)
         return out
 

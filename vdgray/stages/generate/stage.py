@@ -159,8 +159,6 @@ class GenerateConfig(StageConfig):
         return resolve_use_gpu(self.use_gpu)
 
 
-
-
 def _check_state(cfg: GenerateConfig, state: dict) -> bool:
     """Prepare `output`; True when resuming a killed run with the same settings."""
     storage.ensure_bucket(cfg.output)
