@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 
 import pytest
 import tomllib
@@ -27,6 +28,12 @@ PRIVATE = [
     ("ray.data.checkpoint.checkpoint_filter", "IdColumnCheckpointManager.load_checkpoint",
      ("data_file_dir", "data_file_filesystem"),
      "vdgray/stages/generate/committed.py (overridden by PendingCleanupManager)"),
+    # the cluster launcher's own config check: tests/unit/test_cluster_yaml.py runs cluster/*.yaml
+    # through it (Ray has no public call that fills defaults and validates a cluster config)
+    ("ray.autoscaler._private.util", "prepare_config", ("config",),
+     "tests/unit/test_cluster_yaml.py (import at the top)"),
+    ("ray.autoscaler._private.util", "validate_config", ("config",),
+     "tests/unit/test_cluster_yaml.py (import at the top)"),
 ]
 
 
@@ -45,6 +52,15 @@ def test_a_private_ray_api_we_call_is_there(module, path, params, where):
     if params:
         got = list(inspect.signature(obj).parameters)
         assert all(p in got for p in params), f"{advice} (its parameters are now {got})"
+
+
+def test_the_cluster_config_schema_ships_where_the_yaml_test_reads_it():
+    import ray
+
+    schema = Path(ray.__file__).parent / "autoscaler" / "ray-schema.json"
+    assert schema.is_file(), (
+        f"ray {ray.__version__}: {schema} is gone; tests/unit/test_cluster_yaml.py (RAY_SCHEMA) "
+        "validates cluster/*.yaml against it. Point RAY_SCHEMA at its new place")
 
 
 def test_ray_is_pinned_to_the_minor_version_these_apis_were_written_for():
