@@ -5,6 +5,7 @@
 # A module that only the dev extra brings fails here, whatever the test suite says.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export VDGRAY_UNLOCKED=0  # install the exact versions of requirements/lock-*.txt
 work="$(mktemp -d -t vdgray-base-XXXXXX)"
 export VDGRAY_VENV="$work/venv"
 server=""
