@@ -83,10 +83,11 @@ run() {
   return 1
 }
 
-# skip PART PATH WHY: a part that cannot run, recorded without running
+# skip PART PATH WHY [COMMAND...]: a part that cannot run, recorded without running
 skip() {
   if [ -n "$dry" ]; then return 0; fi
-  record "$1" "$2" "" failed "$3" ""
+  local part="$1" path="$2" why="$3"; shift 3
+  record "$part" "$path" "" failed "$why" "$*"
 }
 
 # ---- set-up -------------------------------------------------------------------------------
@@ -145,7 +146,7 @@ fi
 # gpu_part PART CAP COMMAND...: the GPU path, unless the machine has no usable GPU
 gpu_part() {
   local part="$1" cap="$2"; shift 2
-  if [ -n "$gpu_reason" ]; then skip "$part" gpu "$gpu_reason"; else run "$part" gpu "$cap" "$@"; fi
+  if [ -n "$gpu_reason" ]; then skip "$part" gpu "$gpu_reason" "$@"; else run "$part" gpu "$cap" "$@"; fi
 }
 needs() {  # needs PART PATH FOR_PART: the later part cannot run without that one
   [ -n "$dry" ] || ok "$1" "$2" || { skip "$3" cpu "needs $1/$2, which did not finish"; \
