@@ -27,7 +27,7 @@ import numpy as np
 
 from vdgray import manifest, storage
 from vdgray.bench.generate_scale import write_inputs
-from vdgray.layout import TRIPLET_ID
+from vdgray.layout import TRIPLET_ID, TRIPLETS_STAGE
 
 
 def _ids(output: str) -> list[str]:
@@ -115,7 +115,7 @@ def _run_resume(n, model_dir, *, num_cpus, kill_at, backend, extra, kill_after, 
         kept = len(_ids(out))
         resumed = timed(cmd(out))
         got = _ids(out)
-        c = manifest.read_manifest(out, stage="triplets")["counts"]
+        c = manifest.read_manifest(out, stage=TRIPLETS_STAGE)["counts"]
         want = _ids(full_out) if full else None
     accounted = c["triplets"] + c["failures"] + sum(
         v for k, v in c.items() if k.startswith("removed_"))
