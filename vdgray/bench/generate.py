@@ -4,8 +4,9 @@ Both paths call the transformers backend's `TransformersGenerator.generate` on t
 in-memory pairs (synthetic PNGs) with the same sampling; only the micro-batch size differs,
 so the ratio is what left-padded batched generation with the KV cache buys on this machine.
 The model is an exported VDG dir, or a small random VDG (`tiny_vdg` with a wider LM) when none
-is given. The scale run (1M pairs to S3) is a separate job: `vdgray generate` with
-`max_pairs` on a large pairs output.
+is given. The other modes run the whole stage: `--scale` (memory against pair count),
+`--resume` (a kill -9 and its re-run, local or `--s3`), `--backends`, `--floor` (the pipeline
+with no model work) and `--commits` (the end-of-run commit check, old rule vs new).
 """
 
 from __future__ import annotations
@@ -61,8 +62,19 @@ def time_generate(gen, refs: list[bytes], tgts: list[bytes], batch_size: int) ->
               help="Comma-separated backends (e.g. transformers,vllm): run the whole generate "
                    "stage with each on the same model and --n pairs, and compare triplets/s, "
                    "time to the first committed shard and peak memory.")
-@click.option("--rows-per-file", default=256, show_default=True,
-              help="Triplets per committed shard (--backends).")
+@click.option("--kill-after", default=None, type=float,
+              help="--resume: kill -9 after this many seconds and skip the uninterrupted run "
+                   "(for sizes whose three runs take too long); exactly once is then every id "
+                   "once and every pair accounted for.")
+@click.option("--s3", is_flag=True,
+              help="--resume: write the outputs to a loopback S3 (moto) the bench starts.")
+@click.option("--floor", "floor", default=None, type=int,
+              help="Pairs (one shard) through the whole stage with a generator that does no "
+                   "model work: pipeline pairs/s, peak memory, end-of-run times.")
+@click.option("--commits", "commits", default=None, type=int,
+              help="Committed shards for timing the end-of-run commit check, old vs new rule.")
+@click.option("--rows-per-file", default=None, type=int,
+              help="Triplets per committed shard (--backends: 256, --floor: the stage's 1,000).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="A generate setting for --resume's runs (repeatable), e.g. rows_per_file=500.")
 @click.option("--num-cpus", default=2, show_default=True,
@@ -71,10 +83,31 @@ def time_generate(gen, refs: list[bytes], tgts: list[bytes], batch_size: int) ->
               help="JSON output path or s3:// URI [default: bench-results/generate.json, "
                    "or generate-scale.json with --scale].")
 def command(n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, scale,
-            single_shard, resume, backend, backends, rows_per_file, sets, num_cpus, out):
+            single_shard, resume, backend, backends, kill_after, s3, floor, commits,
+            rows_per_file, sets, num_cpus, out):
     """Triplets/s of batched vs one-at-a-time transformers generation (or, with --scale, of
     the whole stage at growing pair counts, with peak memory; with --backends, of the whole
     stage with each backend)."""
+    if commits:
+        from vdgray.bench.generate_commits import run_commits
+
+        rows = run_commits(commits)
+        report("generate-commits", rows, out or "bench-results/generate-commits.json",
+               meta={"speedup": round(rows[0]["seconds"] / max(rows[1]["seconds"], 1e-9), 1)})
+        return
+    if floor:
+        from vdgray.bench.generate_floor import run_floor
+
+        with tempfile.TemporaryDirectory() as tmp:
+            row = run_floor(floor, _model_dir(model, tmp, lm_hidden, lm_layers),
+                            num_cpus=num_cpus, batch_size=batch_size,
+                            rows_per_file=rows_per_file or 1000)
+        report("generate-floor", [row], out or "bench-results/generate-floor.json",
+               meta={"generator": "NoopGenerator (no model work)", "batch_size": batch_size,
+                     "rows_per_file": rows_per_file or 1000, "ray_num_cpus": num_cpus})
+        if not row["exactly_once"]:
+            raise click.ClickException("floor: the output does not hold every pair exactly once")
+        return
     if resume:
         from vdgray.bench.generate_resume import run_resume
         from vdgray.config import parse_override
@@ -88,14 +121,15 @@ def command(n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads,
         extra = dict(item.split("=", 1) for item in sets)  # passed on to the CLI as written
         with tempfile.TemporaryDirectory() as tmp:
             rows, meta = run_resume(resume, _model_dir(model, tmp, lm_hidden, lm_layers),
-                                    num_cpus=num_cpus, backend=backend, extra=extra)
+                                    num_cpus=num_cpus, backend=backend, extra=extra,
+                                    kill_after=kill_after, s3=s3)
         meta = {**meta, **({"settings": extra} if extra else {})}
         report("generate-resume", rows, out or "bench-results/generate-resume.json",
                meta={"model": model or f"random VDG (LM {lm_hidden}x{lm_layers})", **meta})
         return
     if backends:
         _backends(backends, n, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads,
-                  num_cpus, rows_per_file, out or "bench-results/generate-backends.json")
+                  num_cpus, rows_per_file or 256, out or "bench-results/generate-backends.json")
         return
     if scale:
         _scale(scale, model, batch_size, lm_hidden, lm_layers, max_new_tokens, threads, num_cpus,

@@ -7,6 +7,11 @@ process group with SIGKILL at `kill_at` of the uninterrupted run's time, and re-
 end. It reports the three times, what the killed run had committed, and whether the resumed
 output holds exactly the uninterrupted run's triplet ids, each once. Settings are the stage's
 defaults (a resume has the same CPU plan as a first run).
+
+`kill_after` (seconds) skips the uninterrupted run, for sizes where the three runs do not fit
+one sitting: exactly once is then every id once and every pair accounted for (triplets +
+failures + filtered = N, from the manifest). `s3=True` writes the output to a bucket on a
+loopback S3 (moto's ThreadedMotoServer, as the tests use) that lives while the bench runs.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ import time
 
 import numpy as np
 
-from vdgray import storage
+from vdgray import manifest, storage
 from vdgray.bench.generate_scale import write_inputs
-from vdgray.layout import TRIPLET_ID
+from vdgray.layout import TRIPLET_ID, TRIPLETS_STAGE
 
 
 def _ids(output: str) -> list[str]:
@@ -33,9 +38,55 @@ def _ids(output: str) -> list[str]:
                                           columns=[TRIPLET_ID]).column(0).to_pylist()]
 
 
+def loopback_s3():
+    """A context: moto's S3 on 127.0.0.1 with the AWS_* variables set (child processes inherit
+    them), yielding a fresh bucket URI; everything is put back on exit."""
+    import contextlib
+    import socket
+    import uuid
+
+    @contextlib.contextmanager
+    def server():
+        from moto.server import ThreadedMotoServer
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        srv.start()
+        keys = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+                "AWS_SESSION_TOKEN")
+        saved = {k: os.environ.get(k) for k in keys}
+        os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
+                          AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        try:
+            bucket = f"bench-{uuid.uuid4().hex[:10]}"
+            storage.s3_client().create_bucket(Bucket=bucket)
+            yield f"s3://{bucket}"
+        finally:
+            srv.stop()
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    return server()
+
+
 def run_resume(n: int, model_dir: str, *, num_cpus: int, kill_at: float = 0.5,
-               backend: str = "transformers", extra: dict | None = None) -> tuple[list[dict], dict]:
+               backend: str = "transformers", extra: dict | None = None,
+               kill_after: float | None = None, s3: bool = False) -> tuple[list[dict], dict]:
     """(rows: uninterrupted, killed, resumed; meta: exactly_once, same_ids, ratio)."""
+    import contextlib
+
+    with (loopback_s3() if s3 else contextlib.nullcontext(None)) as bucket:
+        return _run_resume(n, model_dir, num_cpus=num_cpus, kill_at=kill_at, backend=backend,
+                           extra=extra, kill_after=kill_after, bucket=bucket)
+
+
+def _run_resume(n, model_dir, *, num_cpus, kill_at, backend, extra, kill_after, bucket):
     vdgray_bin = os.path.join(os.path.dirname(sys.executable), "vdgray")
     with tempfile.TemporaryDirectory() as root:
         paths = write_inputs(root, n, int(np.ceil(np.sqrt(n))) + 2, model_dir, shard_rows=n)
@@ -52,21 +103,31 @@ def run_resume(n: int, model_dir: str, *, num_cpus: int, kill_at: float = 0.5,
                 raise RuntimeError(f"vdgray generate failed:\n{r.stderr[-2000:]}")
             return time.perf_counter() - t0
 
-        full_out, out = os.path.join(root, "full"), os.path.join(root, "killed")
-        full = timed(cmd(full_out))
+        base = bucket or root
+        full_out, out = storage.join(base, "full"), storage.join(base, "killed")
+        full = None if kill_after else timed(cmd(full_out))
+        wait = kill_after if kill_after else full * kill_at
         proc = subprocess.Popen(cmd(out), start_new_session=True, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        time.sleep(full * kill_at)
+        time.sleep(wait)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         kept = len(_ids(out))
         resumed = timed(cmd(out))
-        want, got = _ids(full_out), _ids(out)
-    rows = [{"run": "uninterrupted", "seconds": round(full, 1), "triplets": len(want)},
-            {"run": f"killed at {kill_at:.0%}", "seconds": round(full * kill_at, 1),
-             "triplets": kept},
-            {"run": "resumed", "seconds": round(resumed, 1), "triplets": len(got)}]
+        got = _ids(out)
+        c = manifest.read_manifest(out, stage=TRIPLETS_STAGE)["counts"]
+        want = _ids(full_out) if full else None
+    accounted = c["triplets"] + c["failures"] + sum(
+        v for k, v in c.items() if k.startswith("removed_"))
+    rows = ([{"run": "uninterrupted", "seconds": round(full, 1), "triplets": len(want)}]
+            if full else [])
+    rows += [{"run": f"killed at {kill_at:.0%}" if full else f"killed at {wait:g} s",
+              "seconds": round(wait, 1), "triplets": kept},
+             {"run": "resumed", "seconds": round(resumed, 1), "triplets": len(got)}]
     meta = {"pairs": n, "shards": 1, "backend": backend, "ray_num_cpus": num_cpus,
-            "resume_vs_full": round(resumed / full, 2),
-            "exactly_once": len(got) == len(set(got)), "same_ids": sorted(got) == sorted(want)}
+            "storage": "s3 (loopback moto)" if bucket else "local",
+            "exactly_once": len(got) == len(set(got)) == c["triplets"] and accounted == n,
+            "pairs_accounted": accounted}
+    if full:
+        meta |= {"resume_vs_full": round(resumed / full, 2), "same_ids": sorted(got) == sorted(want)}
     return rows, meta

@@ -58,25 +58,49 @@ def finish_half_commits(checkpoint_uri: str) -> int:
     return len(half)
 
 
+def uncovered(names: list[str], prefixes: list[str]) -> list[str]:
+    """The `names` (in order) that no string of `prefixes` is a prefix of; O((n + m) log m).
+
+    Sorted, the strings that start with a given prefix form one run that begins at that
+    prefix, so after dropping every prefix that a shorter kept one already covers, the only
+    candidate for a name is the last kept prefix sorted at or before it (bisect)."""
+    import bisect
+
+    kept: list[str] = []
+    for p in sorted(set(prefixes)):
+        if not (kept and p.startswith(kept[-1])):
+            kept.append(p)
+    out = []
+    for name in names:
+        at = bisect.bisect_right(kept, name) - 1
+        if at < 0 or not name.startswith(kept[at]):
+            out.append(name)
+    return out
+
+
 def remove_uncommitted(output: str, data_files: list[str], checkpoint_uri: str) -> list[str]:
     """Delete the data files under `output` that no committed checkpoint covers; returns
     `data_files` without them.
 
     Ray names a shard's checkpoint after the shard's base filename, so a data file is
-    committed when a committed checkpoint's name is a prefix of its own (the rule Ray's
-    pending clean-up uses). Once a run has finished, every shard it wrote is committed; a
-    file that is not was written by a writer that never committed: a killed job's Ray worker
-    that outlived its driver and wrote after the resumed run's clean-up. Its pairs were not
-    skipped, so this run wrote them again; keeping it would write them twice."""
+    committed when a committed checkpoint's name is a prefix of its own basename (the rule
+    Ray's pending clean-up applies with its prefix trie). Once a run has finished, every
+    shard it wrote is committed; a file that is not was written by a writer that never
+    committed: a killed job's Ray worker that outlived its driver and wrote after the resumed
+    run's clean-up. Its pairs were not skipped, so this run wrote them again; keeping it would
+    write them twice. The match is `uncovered` (sort and bisect): the comparison of every file
+    with every checkpoint was 10^8 string checks at 10,000 shards."""
     committed = [f.rsplit("/", 1)[-1].removesuffix(".parquet")
                  for f in committed_files(checkpoint_uri)]
-    orphans = [f for f in data_files
-               if not any(f.rsplit("/", 1)[-1].startswith(c) for c in committed)]
+    names = [f.rsplit("/", 1)[-1] for f in data_files]
+    orphan_names = set(uncovered(names, committed))
+    orphans = [f for f, name in zip(data_files, names, strict=True) if name in orphan_names]
     if orphans:
         fs, root = storage.filesystem(output)
         for f in orphans:
             fs.delete_file(f"{root.rstrip('/')}/{f}")
-    return [f for f in data_files if f not in orphans]
+    gone = set(orphans)
+    return [f for f in data_files if f not in gone]
 
 
 def committed_ids(checkpoint_uri: str, threads: int = 16) -> np.ndarray:

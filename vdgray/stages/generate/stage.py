@@ -234,7 +234,7 @@ def _check_cpus(cfg: GenerateConfig) -> None:
                 "use_gpu", unit="GPUs")
 
 
-def _pipeline(cfg: GenerateConfig, units, generator: str, gallery, committed):
+def _pipeline(cfg: GenerateConfig, units, generator: str, gallery, committed, generator_cls=None):
     """The lazy Ray Dataset from pairs to kept triplet rows.
 
     Ray 2.60 deprecates `max_restarts`/`max_task_retries` as `**ray_remote_args` of
@@ -245,10 +245,11 @@ def _pipeline(cfg: GenerateConfig, units, generator: str, gallery, committed):
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"`ray_remote_args` is deprecated")
-        return _build_pipeline(cfg, units, generator, gallery, committed)
+        return _build_pipeline(cfg, units, generator, gallery, committed, generator_cls)
 
 
-def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery, committed):
+def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery, committed,
+                    generator_cls=None):
     from ray.data import ActorPoolStrategy
 
     from vdgray.stages.generate.filters import DeltaFilter
@@ -268,7 +269,7 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery, committ
     if cfg.backend == "transformers":
         gpu = cfg.want_gpu()
         ds = ds.map_batches(
-            TransformersGenerator, batch_size=cfg.batch_size,
+            generator_cls or TransformersGenerator, batch_size=cfg.batch_size,
             compute=ActorPoolStrategy(min_size=1, max_size=cfg.concurrency), num_cpus=cfg.num_cpus_per_actor, num_gpus=1 if gpu else 0,
             fn_constructor_kwargs={
                 "model_uri": cfg.model, "batch_size": cfg.batch_size, "do_sample": s.do_sample,
@@ -330,8 +331,11 @@ def _check_vllm(cfg: GenerateConfig) -> None:
     check_servable(local_model_dir(cfg.model), on_gpu=cfg.want_gpu())
 
 
-def run(cfg: GenerateConfig) -> dict:
-    """Generate pseudo triplets from `cfg.pairs` into `cfg.output`; returns a summary."""
+def run(cfg: GenerateConfig, generator_cls=None) -> dict:
+    """Generate pseudo triplets from `cfg.pairs` into `cfg.output`; returns a summary.
+
+    `generator_cls` replaces `TransformersGenerator` (same constructor keywords, same rows
+    out): `vdgray bench generate --floor` runs the pipeline with one that does no model work."""
     import ray.data
 
     from vdgray.data.gallery import resolve_gallery
@@ -374,7 +378,7 @@ def run(cfg: GenerateConfig) -> dict:
     ctx.checkpoint_config = checkpoint_config(ckpt_uri, fs)
     try:
         if units:
-            ds = _pipeline(cfg, units, generator, gallery, committed)
+            ds = _pipeline(cfg, units, generator, gallery, committed, generator_cls)
             ds.write_parquet(out_path, filesystem=fs, min_rows_per_file=cfg.rows_per_file,
                              ray_remote_args={"num_cpus": cfg.join_num_cpus})
     except Exception as e:  # ours under Ray's task error: that one line; a bug: its traceback
@@ -388,6 +392,7 @@ def run(cfg: GenerateConfig) -> dict:
 
     written = data_files(cfg.output)
     files = remove_uncommitted(cfg.output, written, ckpt_uri)
+    t_check = time.perf_counter()
     if len(files) < len(written):
         click.echo(f"generate: removed {len(written) - len(files)} shard(s) no checkpoint "
                    "committed (written by an earlier run's worker after this run started)")
@@ -402,7 +407,8 @@ def run(cfg: GenerateConfig) -> dict:
             "re-run to resume, or overwrite=true)")
     counts = {"pairs": total, "triplets": triplets, "failures": len(failures),
               **{f"removed_{k}": v for k, v in removed.items()}}
-    wall = time.perf_counter() - t0
+    t_count = time.perf_counter()
+    wall = t_count - t0
     manifest.write_manifest(
         cfg.output, stage=TRIPLETS_STAGE, config=resolved(cfg),
         inputs={"pairs": cfg.pairs, "gallery": cfg.gallery, "model": cfg.model},
@@ -415,11 +421,19 @@ def run(cfg: GenerateConfig) -> dict:
                "uncommitted_shards_removed": len(written) - len(files),
                "failures_truncated": len(failures) > MANIFEST_FAILURES_MAX,
                "failures_uri": storage.join(cfg.output, FAILURES_DIR),
-               "timings_s": {"generate_s": round(t_gen - t0, 3)}})
+               "timings_s": {"generate_s": round(t_gen - t0, 3),
+                             "remove_uncommitted_s": round(t_check - t_gen, 3),
+                             "count_s": round(t_count - t_check, 3)}})
+    t_manifest = time.perf_counter()
     storage.delete_prefix(ckpt_uri)
+    # after the write: what the end of a run costs (a scale run has one checkpoint a shard)
+    finish = {"remove_uncommitted_s": t_check - t_gen, "count_s": t_count - t_check,
+              "manifest_s": t_manifest - t_count,
+              "checkpoint_delete_s": time.perf_counter() - t_manifest}
     return {"output": cfg.output, **counts, "generator": generator, "resumed": resumed,
-            "wall_time_s": round(wall, 3),
-            "triplets_per_s": round(triplets / max(t_gen - t0, 1e-9), 2)}
+            "wall_time_s": round(wall, 3), "generate_s": round(t_gen - t0, 3),
+            "triplets_per_s": round(triplets / max(t_gen - t0, 1e-9), 2),
+            "shards": len(files), "finish_s": {k: round(v, 3) for k, v in finish.items()}}
 
 
 @click.command("generate")
@@ -433,6 +447,7 @@ def command(config_path, overrides, pairs, gallery, model, output):
     cfg = build_config(GenerateConfig, config_path, overrides, pairs=pairs, gallery=gallery,
                        model=model, output=output)
     summary = run(cfg)
+    summary["finish_s"] = round(sum(summary["finish_s"].values()), 3)  # one number a line
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
