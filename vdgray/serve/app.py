@@ -148,6 +148,9 @@ class RetrieverService:
         self.forwards = 0  # model calls, and the queries they carried (batch size = ratio)
         self.queries = 0
         self.in_flight = 0  # queries between validation and their answer
+        # which replica, on which node, answered: what an operator checks after a node loss
+        self.replica = {"id": serve.get_replica_context().replica_id.unique_id,
+                        "node_id": ray.get_runtime_context().get_node_id()}
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
     async def search_batched(self, queries: list[Query]) -> list:
@@ -190,7 +193,7 @@ class RetrieverService:
                                  "returns": {"results": [{"image_id": "str", "score": "cosine"}], "k": "int"}},
                 "POST /search/batch": {"body": {"queries": f"list of /search bodies, 1..{c.max_batch_queries}"},
                                        "returns": {"responses": "one /search answer per query, in order"}},
-                "GET /healthz": "200 with the served model and index when ready",
+                "GET /healthz": "200 with the served model and index (and the answering replica and its node) when ready",
                 "GET /": "this description",
             },
             "limits": {"max_image_bytes": c.max_image_bytes,
@@ -205,7 +208,7 @@ class RetrieverService:
     async def healthz(self):
         return {"status": "ok", **self.retriever.describe(), "batching": self.cfg.batching,
                 "max_batch_size": self.cfg.max_batch_size, "forwards": self.forwards,
-                "queries": self.queries}
+                "queries": self.queries, "replica": self.replica}
 
     async def _one(self, req: SearchRequest, where: str = ""):
         q = validate_query(req, self.limits, where)
@@ -242,10 +245,7 @@ class RetrieverService:
 
 def build_app(cfg: ServeConfig):
     """The bound application (one `RetrieverService` deployment) for `cfg`."""
-    return RetrieverService.options(
-        autoscaling_config=cfg.autoscaling(), max_ongoing_requests=cfg.max_ongoing_requests,
-        ray_actor_options={"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus},
-    ).bind(cfg.model_dump(mode="json"))
+    return RetrieverService.options(**cfg.deployment_options()).bind(cfg.model_dump(mode="json"))
 
 
 def app(args: dict):

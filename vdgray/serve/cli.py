@@ -42,14 +42,14 @@ def wait_ready(url: str, timeout_s: float = 180.0) -> dict:
 
 
 def deploy(app, *, name: str, host: str, port: int, ray_cfg=None,
-           timeout_s: float = 180.0) -> str:
+           timeout_s: float = 180.0, proxy_location: str | None = None) -> str:
     """Run a bound Serve app (HTTP on host:port, Serve on the configured Ray) until its
     `/healthz` answers; the ready URL. The retriever and the benchmark's floor app share it."""
     from ray import serve
 
     ensure_ray(ray_cfg)
     quiet_libraries()  # Serve adds its driver-side console handler when imported
-    serve.start(http_options={"host": host, "port": port})
+    serve.start(http_options={"host": host, "port": port}, proxy_location=proxy_location)
     serve.run(app, name=name, route_prefix="/", blocking=False)
     url = url_of(host, port)
     wait_ready(url, timeout_s)
@@ -61,7 +61,7 @@ def start(cfg: ServeConfig, timeout_s: float = 180.0) -> str:
     from vdgray.serve.app import build_app
 
     return deploy(build_app(cfg), name=cfg.app_name, host=cfg.host, port=cfg.port,
-                  ray_cfg=cfg.ray, timeout_s=timeout_s)
+                  ray_cfg=cfg.ray, timeout_s=timeout_s, proxy_location=cfg.proxy_location)
 
 
 def stop() -> None:

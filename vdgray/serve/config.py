@@ -7,6 +7,8 @@ serve check and the benchmark, so limits and batching are the same wherever it r
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from vdgray.config import StageConfig, Uri, UseGpu
@@ -32,6 +34,14 @@ class ServeConfig(StageConfig):
     min_replicas: int = Field(1, ge=0, description="Retriever replicas kept up (autoscaling).")
     max_replicas: int = Field(2, ge=1, description="Most Retriever replicas (autoscaling).")
     target_ongoing_requests: float = Field(16, gt=0, description="Ongoing requests per Retriever replica the autoscaler aims for.")
+    upscale_delay_s: float = Field(30.0, ge=0, description="How long the load must stay above target before the autoscaler adds a replica (Serve's upscale_delay_s).")
+    downscale_delay_s: float = Field(300.0, ge=0, description="How long the load must stay below target before the autoscaler removes a replica (Serve's downscale_delay_s; long, so a lull does not drop warm replicas).")
+    look_back_period_s: float = Field(30.0, gt=0, description="Window the autoscaler averages ongoing requests over (Serve's look_back_period_s).")
+    metrics_interval_s: float | None = Field(None, gt=0, description="How often replicas and the proxy report their load to the autoscaler (Serve's metrics_interval_s, deprecated there but what Ray 2.60 uses; default: Serve's 10 s). Keep it below look_back_period_s.")
+    max_replicas_per_node: int | None = Field(None, ge=1, description="Most Retriever replicas on one node (1: each replica on its own node, so losing a node loses one replica; default: no limit).")
+    proxy_location: Literal["EveryNode", "HeadOnly", "Disabled"] = Field("EveryNode", description="Where Serve runs its HTTP proxies (`vdgray serve`): EveryNode (behind a load balancer), HeadOnly (one entry point on the head, which a worker node's loss leaves up).")
+    health_check_period_s: float = Field(10.0, gt=0, description="How often Serve checks each Retriever replica's health (a failed check replaces the replica).")
+    health_check_timeout_s: float = Field(30.0, gt=0, description="How long a health check may take before the replica counts as unhealthy (generous: a loaded node answers slowly).")
     max_ongoing_requests: int = Field(64, ge=1, description="Requests a Retriever replica accepts at once (queued beyond that).")
     num_cpus: float = Field(1.0, ge=0, description="CPUs per Retriever replica.")
     num_gpus: float = Field(0.0, ge=0, description="GPUs per Retriever replica (>0 also puts the model there).")
@@ -48,6 +58,10 @@ class ServeConfig(StageConfig):
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas ({self.min_replicas}) must be <= max_replicas "
                              f"({self.max_replicas})")
+        if self.metrics_interval_s is not None and self.metrics_interval_s >= self.look_back_period_s:
+            raise ValueError(f"metrics_interval_s ({self.metrics_interval_s}) must be < "
+                             f"look_back_period_s ({self.look_back_period_s}): the autoscaler "
+                             "averages several reports over that window")
         if self.default_k > self.max_k:
             raise ValueError(f"default_k ({self.default_k}) must be <= max_k ({self.max_k})")
         return self
@@ -66,6 +80,21 @@ class ServeConfig(StageConfig):
 
     def autoscaling(self) -> dict:
         """The Retriever's `autoscaling_config`."""
-        return {"min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
+        auto = {"min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
                 "initial_replicas": max(1, self.min_replicas),
-                "target_ongoing_requests": self.target_ongoing_requests}
+                "target_ongoing_requests": self.target_ongoing_requests,
+                "upscale_delay_s": self.upscale_delay_s,
+                "downscale_delay_s": self.downscale_delay_s,
+                "look_back_period_s": self.look_back_period_s}
+        if self.metrics_interval_s is not None:  # Serve warns whenever it is set
+            auto["metrics_interval_s"] = self.metrics_interval_s
+        return auto
+
+    def deployment_options(self) -> dict:
+        """The Retriever deployment's options: scaling, placement, health checks."""
+        return {"autoscaling_config": self.autoscaling(),
+                "max_ongoing_requests": self.max_ongoing_requests,
+                "max_replicas_per_node": self.max_replicas_per_node,
+                "health_check_period_s": self.health_check_period_s,
+                "health_check_timeout_s": self.health_check_timeout_s,
+                "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}}

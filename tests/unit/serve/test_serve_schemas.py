@@ -84,9 +84,20 @@ def test_config_rejects_conflicting_values(tmp_path):
         ServeConfig(**base, min_replicas=3, max_replicas=2)
     with pytest.raises(ValidationError, match="default_k"):
         ServeConfig(**base, max_k=5, default_k=10)
-    cfg = ServeConfig(**base, min_replicas=0, max_replicas=4, target_ongoing_requests=8)
+    with pytest.raises(ValidationError, match="metrics_interval_s"):
+        ServeConfig(**base, metrics_interval_s=30, look_back_period_s=30)
+    cfg = ServeConfig(**base, min_replicas=0, max_replicas=4, target_ongoing_requests=8,
+                      upscale_delay_s=2, downscale_delay_s=5, metrics_interval_s=0.5,
+                      look_back_period_s=2, max_replicas_per_node=1)
     assert cfg.autoscaling() == {"min_replicas": 0, "max_replicas": 4, "initial_replicas": 1,
-                                 "target_ongoing_requests": 8}
+                                 "target_ongoing_requests": 8, "upscale_delay_s": 2,
+                                 "downscale_delay_s": 5, "look_back_period_s": 2,
+                                 "metrics_interval_s": 0.5}
+    assert "metrics_interval_s" not in ServeConfig(**base).autoscaling()  # Serve's default
+    from ray.serve.config import AutoscalingConfig
+
+    AutoscalingConfig(**ServeConfig(**base).autoscaling())  # Serve accepts ours as they are
+    assert cfg.deployment_options()["max_replicas_per_node"] == 1
     assert cfg.faiss_use_gpu() is False  # no GPU per replica: the index stays on the CPU
 
 
