@@ -27,6 +27,8 @@ PRIVATE = [
     ("ray.data.checkpoint.checkpoint_filter", "IdColumnCheckpointManager.load_checkpoint",
      ("data_file_dir", "data_file_filesystem"),
      "vdgray/stages/generate/committed.py (overridden by PendingCleanupManager)"),
+    ("ray.train.v2._internal.constants", "ENV_VARS_TO_PROPAGATE", None,
+     "vdgray/train/ray_run.py (own_cluster_env, the health-check variables)"),
 ]
 
 
