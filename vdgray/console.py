@@ -120,10 +120,16 @@ def say(channel: ProgressChannel | None, line: str) -> None:
 
 @contextmanager
 def progress_channel():
-    """A `ProgressChannel` whose lines the driver prints while the block runs."""
-    from ray.util.queue import Empty, Queue
+    """A `ProgressChannel` whose lines the driver prints while the block runs.
 
-    queue = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
+    Its queue actor lives on the driver's node: on a cluster, a worker node lost mid-run
+    (whose workers Ray restarts elsewhere) must not take the channel with it."""
+    import ray
+    from ray.util.queue import Empty, Queue
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    queue = Queue(maxsize=10_000, actor_options={"num_cpus": 0, "scheduling_strategy": here})
     stop = threading.Event()
 
     def pump():

@@ -34,6 +34,8 @@ PRIVATE = [
      "tests/unit/test_cluster_yaml.py (import at the top)"),
     ("ray.autoscaler._private.util", "validate_config", ("config",),
      "tests/unit/test_cluster_yaml.py (import at the top)"),
+    ("ray.train.v2._internal.constants", "ENV_VARS_TO_PROPAGATE", None,
+     "vdgray/train/ray_run.py (own_cluster_env, the health-check variables)"),
 ]
 
 

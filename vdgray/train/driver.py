@@ -55,7 +55,8 @@ def train_and_publish(cfg: TrainRunConfig, training: Training) -> dict:
     ensure_ray(cfg.ray)
     threads = torch_threads(cfg.torch_threads, cfg.num_workers)
     result = fit(training.loop, training.loop_config(threads), num_workers=cfg.num_workers,
-                 use_gpu=cfg.use_gpu, run=cfg.run_config(), ray_cfg=cfg.ray, what=training.what)
+                 use_gpu=cfg.use_gpu, run=cfg.run_config(), ray_cfg=cfg.ray, what=training.what,
+                 env=cfg.train_env())
     metrics = numeric_metrics(result)
     files = publish(result.checkpoint, cfg.output, training.build)
     wall = time.time() - t0

@@ -95,7 +95,9 @@ def train_loop(config: dict) -> None:
 
     loader = DataLoader(TensorDataset(pixels, ids, mask, torch.arange(len(pixels))),
                         batch_size=config["batch_size"], shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(config["seed"]))
+                        # saved in the checkpoints: a resumed run shuffles as an unbroken one
+                        generator=worker.track("loader",
+                                               torch.Generator().manual_seed(config["seed"])))
     loader = ray.train.torch.prepare_data_loader(loader)
     ddp_model = ray.train.torch.prepare_model(ClipWithSceneHead(model, head))
     wrapper = ddp_model.module if hasattr(ddp_model, "module") else ddp_model

@@ -1,6 +1,6 @@
 """Publishing a finished run: the final checkpoint becomes the model dir at `output`.
 
-A checkpoint holds the model plus what only a resume needs (`train_state.pt`); the published
+A checkpoint holds the model plus what only a resume needs (`train_state.pt`, `rng_state.pt`); the published
 dir holds the model alone. The output is cleared first (local or s3://) so no file of an
 earlier model stays next to the new one; the caller writes the manifest after, last.
 """
@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vdgray import storage
-from vdgray.train.worker import TRAIN_STATE
+from vdgray.train.worker import RNG_STATE, TRAIN_STATE
 
 
 def copy_model_files(checkpoint_dir: str, local: Path) -> None:
-    """The checkpoint's HF files as they are, without the optimizer state (or dotfiles)."""
-    shutil.copytree(checkpoint_dir, local, ignore=shutil.ignore_patterns(TRAIN_STATE, ".*"))
+    """The checkpoint's HF files as they are, without the optimizer and random state (or dotfiles)."""
+    shutil.copytree(checkpoint_dir, local, ignore=shutil.ignore_patterns(TRAIN_STATE, RNG_STATE, ".*"))
 
 
 def publish(checkpoint, output: str,

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pytest
 from helpers.family_pairs import write_family_pairs
+from helpers.train_failures import (
+    kill_a_worker_after_first_checkpoint,
+    resume_points,
+    same_weights,
+)
 from helpers.worlds import synth_world
 
 from vdgray import manifest
@@ -70,3 +75,27 @@ def test_config_rejects_pseudo_without_gallery(world, tmp_path):
     with pytest.raises(ConfigError, match="model.kind"):
         load_config(TrainCirConfig, None, [f"human.root={world['world']}", "output=/tmp/x",
                                            "model.kind=vit"])
+
+
+def test_a_run_whose_worker_is_killed_resumes_and_ends_with_the_same_weights(world, tmp_path,
+                                                                             capsys):
+    """A worker process SIGKILLed after the first checkpoint: Train restarts the group from the
+    latest checkpoint, the epochs before it are not redone, and (random state, data order and
+    optimiser restored) the model equals an uninterrupted run's, tensor for tensor."""
+    kw = dict(pseudo=world["pseudo"], pseudo_gallery=world["gallery"], pseudo_ratio=0.5,
+              epochs=8, torch_threads=1)  # the combiner's dropout draws from torch's RNG
+    run(_cfg(world, str(tmp_path / "whole" / "model"), **kw))
+    capsys.readouterr()
+
+    out = tmp_path / "killed" / "model"
+    killer, killed = kill_a_worker_after_first_checkpoint(out.parent / "ray-train" / "model")
+    res = run(_cfg(world, str(out), **kw))
+    killer.join(timeout=60)
+    assert killed and not isinstance(killed[0], BaseException), killed
+    lines = capsys.readouterr().out
+    assert 1 <= res["resumed_from_epoch"] < 8 and res["epoch"] == 8, lines
+    resumed = resume_points(lines, "train-cir")
+    assert resumed, lines
+    for e in range(1, resumed[0] + 1):  # done once, before the checkpoint the run resumed from
+        assert lines.count(f"train-cir: epoch {e}/8 ") == 1, lines
+    assert same_weights(load_cir(str(out)), load_cir(str(tmp_path / "whole" / "model"))) == []

@@ -15,7 +15,13 @@ from vdgray.train.driver import Training, train_and_publish
 from vdgray.train.publish import publish
 from vdgray.train.ray_run import TrainRunConfig
 from vdgray.train.schedule import lr_lambda, warmup_scheduler
-from vdgray.train.worker import TRAIN_STATE, check_finite, load_train_state, save_train_state
+from vdgray.train.worker import (
+    RNG_STATE,
+    TRAIN_STATE,
+    check_finite,
+    load_train_state,
+    save_train_state,
+)
 
 
 def test_lr_warms_up_linearly_then_decays_by_cosine_to_zero():
@@ -69,7 +75,7 @@ class _Checkpoint:
 def test_publish_writes_the_model_files_alone_and_clears_the_output(tmp_path):
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
-    for name in ("config.json", TRAIN_STATE, ".hidden"):
+    for name in ("config.json", TRAIN_STATE, RNG_STATE, ".hidden"):
         (ckpt / name).write_text(name)
     out = tmp_path / "out"
     out.mkdir()
