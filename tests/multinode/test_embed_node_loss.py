@@ -4,6 +4,8 @@ uninterrupted run's embeddings."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyarrow as pa
 from helpers.images import noise_png
@@ -62,11 +64,14 @@ def test_embed_survives_losing_the_node_of_its_encoder(make_cluster, tmp_path):
     lossy = str(tmp_path / "lossy")
     killer = NodeKiller(cluster, ENCODER, lambda: _rows_written(lossy))
     killer.start()
+    t0 = time.monotonic()
     try:
         summary = run(_config(gallery, lossy, cluster.address))
     finally:
         killer.stop.set()
         killer.join(timeout=120)
+    print(f"killed {killer.node_id} with {killer.at_kill} of {N_IMAGES} committed; the run took "
+          f"{time.monotonic() - t0:.0f} s")
     assert killer.error is None, killer.error
     assert killer.node_id is not None, "the run ended before a worker node could be killed"
     assert 0 < killer.at_kill < N_IMAGES, f"{killer.at_kill} of {N_IMAGES} written at the kill"

@@ -5,6 +5,7 @@ duplicate: the job finishes by itself with the texts of an uninterrupted run."""
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -107,11 +108,14 @@ def test_generate_spreads_over_nodes_and_survives_losing_one(make_cluster, tmp_p
     ckpt = storage.join(lossy, CHECKPOINT_DIR)
     killer = NodeKiller(cluster, GENERATOR, lambda: len(committed_ids(ckpt)))
     killer.start()
+    t0 = time.monotonic()
     try:
         summary = run(_config(inputs, cluster.address, lossy))
     finally:
         killer.stop.set()
         killer.join(timeout=120)
+    print(f"killed {killer.node_id} with {killer.at_kill} of {n} committed; the run took "
+          f"{time.monotonic() - t0:.0f} s")
     assert killer.error is None, killer.error
     assert killer.node_id is not None, "the run ended before a worker node could be killed"
     assert 0 < killer.at_kill < n, f"{killer.at_kill} of {n} pairs committed at the kill"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -80,6 +82,9 @@ def two_nodes(tmp_path):
     gcs, dash = free_port(), free_port()
     ray = str(BIN / "ray")
     procs = []
+    # Ray's socket paths live under its temp dir and must stay under 107 bytes: pytest's
+    # tmp_path is too deep for them
+    temp = tempfile.mkdtemp(prefix="vdgray-ray-", dir="/tmp")
     with open(tmp_path / "head.log", "w") as head_log, \
             open(tmp_path / "worker.log", "w") as worker_log:
         try:
@@ -87,7 +92,7 @@ def two_nodes(tmp_path):
                 ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
                 f"--port={gcs}", f"--dashboard-port={dash}", "--dashboard-host=127.0.0.1",
                 "--include-dashboard=true", "--num-cpus=2", "--resources={\"head\": 1}",
-                "--disable-usage-stats", f"--temp-dir={tmp_path / 'ray'}",
+                "--disable-usage-stats", f"--temp-dir={temp}",
                 f"--ray-client-server-port={free_port()}", *_ports()], env, head_log))
             address = f"http://127.0.0.1:{dash}"
             deadline = time.monotonic() + 300
@@ -114,6 +119,7 @@ def two_nodes(tmp_path):
         finally:
             for p in reversed(procs):
                 _stop(p)
+            shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_submitted_embed_runs_on_both_nodes(two_nodes, tmp_path):
