@@ -70,7 +70,8 @@ class LocalCluster:
 
 @pytest.fixture
 def make_cluster(s3_server):
-    """`make_cluster(head_cpus=1, worker_cpus=(1, 1))` -> a connected LocalCluster.
+    """`make_cluster(head_cpus=1, worker_cpus=(1, 1))` -> a connected LocalCluster
+    (`dashboard=True` for tests that read where work ran from Ray's state API).
 
     Started after the S3 server, so every raylet's workers inherit its AWS_* variables; the
     head has resource `head`, worker i `worker{i}` (1 each), for tests that pin work to a node.
@@ -81,11 +82,16 @@ def make_cluster(s3_server):
     made: list = []
 
     def make(head_cpus: float = 1, worker_cpus=(1, 1), object_store_memory: int = 200_000_000,
-             head_resources: dict | None = None) -> LocalCluster:
+             head_resources: dict | None = None, dashboard: bool = False) -> LocalCluster:
         assert not made, "one cluster per test"
-        cluster = Cluster(initialize_head=True, head_node_args={
-            "num_cpus": head_cpus, "object_store_memory": object_store_memory,
-            "resources": {"head": 1, **(head_resources or {})}, "include_dashboard": False})
+        head_args = {"num_cpus": head_cpus, "object_store_memory": object_store_memory,
+                     "resources": {"head": 1, **(head_resources or {})},
+                     "include_dashboard": dashboard}
+        if dashboard:  # Ray's state API (`ray list actors`, ray.util.state) is served by it
+            from helpers.ports import free_port
+
+            head_args["dashboard_port"] = free_port()
+        cluster = Cluster(initialize_head=True, head_node_args=head_args)
         made.append(cluster)
         local = LocalCluster(cluster=cluster, head=cluster.head_node)
         for i, cpus in enumerate(worker_cpus):
