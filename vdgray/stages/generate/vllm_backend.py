@@ -17,6 +17,21 @@ job-level checkpointing requires, and the reference image can reach a retriever 
 
 vLLM's CPU attention serves only some head sizes; `check_servable` refuses a model whose
 language model has another one before any work starts.
+
+CPU engines never chunk a prefill. vLLM samples a token for a request whose prefill was cut
+short in a step (chunked prefill, when the step's token budget runs out) and throws it away;
+for a seeded request it then rewinds the request's generator (`gen.set_offset(...)` in
+`_bookkeeping_sync`), which a CPU `torch.Generator` does not have: the engine core dies
+(`CPU Generator does not use offset`). Our requests are seeded per pair, and the demo's
+prompts (two images of 64 tokens) fill vLLM's CPU budget of 4,096 tokens within a batch of
+64, so on CPUs `engine_plan` sets `enable_chunked_prefill=False` with a token budget of at
+least the model's context (vLLM requires it, so any one request fits a step whole): a step
+then takes the prompts that fit whole and leaves the rest to the next. Images cannot cut a
+prefill either: vLLM's encoder budget and cache equal that token budget, and a step's image
+tokens are fewer than its prompt tokens. The per-pair seeds stay as they are (the same texts
+for the same seed, however rows are batched). Engine kwargs that bring chunking back with
+sampling on a CPU are refused before any work, not overridden: the user asked for them
+by name, and a silent override would leave them wondering why they do nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +48,9 @@ from vdgray.stages.generate.transformers_backend import batch_seed, pair_keys
 PASS_COLUMNS = (TRIPLET_ID, *PAIR_COLUMNS)
 # vLLM 0.29's CPU attention backend (cpu_attn): the head sizes it has kernels for
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256)
+# vLLM 0.29's token budget per step on CPUs (offline engines), kept unless the context is longer
+CPU_BATCHED_TOKENS = 4096
+ENGINE_STAGE = "vLLMEngineStage"
 
 
 def sampling_params(temperature: float, top_k: int, max_new_tokens: int, do_sample: bool) -> dict:
@@ -129,6 +147,40 @@ def check_servable(model_dir: str | Path, *, on_gpu: bool) -> None:
             "hidden size / heads is one of them: vdg-assemble lm_hidden / lm_heads)")
 
 
+def lm_context_len(model_dir: str | Path) -> int | None:
+    """The language model's context length (what vLLM takes as max_model_len), if stated."""
+    cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    for section in (cfg.get("text_config") or {}, cfg):
+        if section.get("max_position_embeddings"):
+            return int(section["max_position_embeddings"])
+    return None
+
+
+def cpu_scheduling(kwargs: dict, *, seeded: bool, model_len: int | None) -> dict:
+    """`kwargs` with a CPU engine's scheduling: whole prefills only (see the module's doc);
+    ConfigError for user kwargs that would cut a seeded request's prefill, or that vLLM
+    would refuse at every engine start."""
+    out = {"enable_chunked_prefill": False,
+           "max_num_batched_tokens": max(CPU_BATCHED_TOKENS, int(model_len or 0)), **kwargs}
+    key = "vllm.engine_kwargs"
+    if seeded and out["enable_chunked_prefill"]:
+        raise ConfigError(
+            f"{key}.enable_chunked_prefill: true with sampling on a CPU engine crashes vLLM "
+            "(a chunked seeded prefill rewinds a CPU generator: 'CPU Generator does not use "
+            "offset'); leave it unset, or set sampling.do_sample=false")
+    if seeded and int(out.get("long_prefill_token_threshold") or 0) > 0:
+        raise ConfigError(
+            f"{key}.long_prefill_token_threshold: cuts prefills, which crashes seeded "
+            "sampling on a CPU engine ('CPU Generator does not use offset'); leave it unset")
+    if (not out["enable_chunked_prefill"] and model_len
+            and int(out["max_num_batched_tokens"]) < int(model_len)):
+        raise ConfigError(
+            f"{key}.max_num_batched_tokens: {out['max_num_batched_tokens']} is below the "
+            f"model's context of {model_len} tokens (vLLM needs at least that without "
+            "chunked prefill; or lower vllm.max_model_len)")
+    return out
+
+
 @dataclass(frozen=True)
 class EnginePlan:
     """Where and how one vLLM engine runs: its Ray bundle, engine kwargs and environment."""
@@ -140,8 +192,11 @@ class EnginePlan:
 
 def engine_plan(*, on_gpu: bool, num_cpus: float, dtype: str, enforce_eager: bool | None,
                 max_model_len: int | None, cpu_kvcache_gb: int, cpu_threads_bind: str,
-                engine_kwargs: dict | None = None) -> EnginePlan:
-    """The engine of a GPU run (1 GPU per engine, bf16) or a CPU run (CPU bundle, float32)."""
+                engine_kwargs: dict | None = None, seeded: bool = True,
+                model_len: int | None = None) -> EnginePlan:
+    """The engine of a GPU run (1 GPU per engine, bf16) or a CPU run (CPU bundle, float32,
+    whole prefills: `cpu_scheduling`). `seeded`: requests carry a sampling seed;
+    `model_len`: the model's own context (max_model_len when that is not set)."""
     kwargs: dict = {"limit_mm_per_prompt": {"image": 2}}
     if max_model_len:
         kwargs["max_model_len"] = int(max_model_len)
@@ -151,6 +206,7 @@ def engine_plan(*, on_gpu: bool, num_cpus: float, dtype: str, enforce_eager: boo
     kwargs.update(engine_kwargs or {})
     if on_gpu:
         return EnginePlan(bundle={"GPU": 1, "CPU": float(num_cpus)}, engine_kwargs=kwargs)
+    kwargs = cpu_scheduling(kwargs, seeded=seeded, model_len=max_model_len or model_len)
     env = {"VLLM_CPU_KVCACHE_SPACE": str(int(cpu_kvcache_gb)),
            "VLLM_CPU_OMP_THREADS_BIND": cpu_threads_bind}
     # GPU 0 said explicitly: Ray Data LLM's default engine bundle holds one GPU
@@ -186,8 +242,11 @@ def processor_config_kwargs(model_dir: str, plan: EnginePlan, *, batch_size: int
 
 
 def build_vllm_processor(model_dir: str, plan: EnginePlan, request: RequestBuilder, *,
-                         map_num_cpus: float, response_format: str = DELTA, **config_kwargs):
-    """A Ray Data LLM processor (Dataset -> Dataset) generating deltas with vLLM."""
+                         map_num_cpus: float, response_format: str = DELTA,
+                         max_engine_restarts: int = 2, **config_kwargs):
+    """A Ray Data LLM processor (Dataset -> Dataset) generating deltas with vLLM. Its engine
+    actor is restarted, and its batch retried, at most `max_engine_restarts` times (Ray
+    Data's default is forever: an engine that dies on every batch would loop)."""
     import functools
 
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
@@ -195,5 +254,11 @@ def build_vllm_processor(model_dir: str, plan: EnginePlan, request: RequestBuild
     config = vLLMEngineProcessorConfig(**processor_config_kwargs(model_dir, plan, **config_kwargs))
     light = {"num_cpus": float(map_num_cpus)}
     post = functools.partial(postprocess, response_format=response_format)
-    return build_processor(config, preprocess=request, postprocess=post,
-                           preprocess_map_kwargs=light, postprocess_map_kwargs=light)
+    processor = build_processor(config, preprocess=request, postprocess=post,
+                                preprocess_map_kwargs=light, postprocess_map_kwargs=light)
+    stage = processor.get_stage_by_name(ENGINE_STAGE)
+    # in place: assigning the field re-runs the stage's validator, which has already taken
+    # the placement group out of its input and so would ask for a GPU per engine
+    stage.map_batches_kwargs.update(max_restarts=int(max_engine_restarts),
+                                    max_task_retries=int(max_engine_restarts))
+    return processor

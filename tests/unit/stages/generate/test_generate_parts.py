@@ -4,6 +4,7 @@ filters, vLLM request rows and config mapping, and the stage config's validation
 from __future__ import annotations
 
 import json
+import os
 
 import pyarrow as pa
 import pytest
@@ -321,7 +322,8 @@ def test_vllm_engine_plans_for_cpus_and_gpus():
                       max_model_len=None, cpu_kvcache_gb=2, cpu_threads_bind="nobind")
     assert cpu.bundle == {"CPU": 1.0, "GPU": 0}
     assert cpu.engine_kwargs == {"limit_mm_per_prompt": {"image": 2}, "dtype": "float32",
-                                 "enforce_eager": True}
+                                 "enforce_eager": True, "enable_chunked_prefill": False,
+                                 "max_num_batched_tokens": 4096}
     assert cpu.env_vars == {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
     gpu = engine_plan(on_gpu=True, num_cpus=2.0, dtype="auto", enforce_eager=None,
                       max_model_len=384, cpu_kvcache_gb=1, cpu_threads_bind="auto",
@@ -330,6 +332,52 @@ def test_vllm_engine_plans_for_cpus_and_gpus():
     assert gpu.engine_kwargs["dtype"] == "bfloat16" and gpu.engine_kwargs["max_model_len"] == 384
     assert gpu.engine_kwargs["enforce_eager"] is False
     assert gpu.engine_kwargs["gpu_memory_utilization"] == 0.8
+    assert "enable_chunked_prefill" not in gpu.engine_kwargs  # CUDA generators rewind
+
+
+def test_cpu_engines_never_chunk_a_seeded_prefill():
+    def plan(seeded=True, model_len=512, max_model_len=None, **user):
+        return engine_plan(on_gpu=False, num_cpus=1.0, dtype="auto", enforce_eager=None,
+                           max_model_len=max_model_len, cpu_kvcache_gb=1,
+                           cpu_threads_bind="auto", engine_kwargs=user, seeded=seeded,
+                           model_len=model_len).engine_kwargs
+
+    # the budget holds the whole context: vLLM needs that without chunking
+    assert plan(model_len=8192)["max_num_batched_tokens"] == 8192
+    assert plan(model_len=8192, max_model_len=1024)["max_num_batched_tokens"] == 4096
+    assert plan(max_num_batched_tokens=20000)["max_num_batched_tokens"] == 20000
+    with pytest.raises(ConfigError, match=r"^vllm.engine_kwargs.enable_chunked_prefill: true "
+                                          r"with sampling on a CPU engine crashes vLLM"):
+        plan(enable_chunked_prefill=True)
+    with pytest.raises(ConfigError, match=r"^vllm.engine_kwargs.long_prefill_token_threshold"):
+        plan(long_prefill_token_threshold=64)
+    with pytest.raises(ConfigError, match=r"max_num_batched_tokens: 1024 is below the model's "
+                                          r"context of 2048 tokens"):
+        plan(model_len=2048, max_num_batched_tokens=1024)
+    # greedy requests have no generator to rewind: chunking is theirs to choose
+    assert plan(seeded=False, enable_chunked_prefill=True, max_num_batched_tokens=256)[
+        "enable_chunked_prefill"] is True
+
+
+def test_engine_failure_names_the_engines_first_error_from_its_worker_log(tmp_path):
+    from vdgray.stages.generate.engine_failure import engine_error_line
+
+    old = tmp_path / "worker-old-01-1.out"
+    old.write_text("(Worker pid=1) ERROR 12-07 00:10:00 [core.py:1] ValueError: an old one\n")
+    os.utime(old, (1000, 1000))
+    (tmp_path / "worker-new-01-2.out").write_text(
+        "INFO 12-07 00:14:38 [core.py:9] loading\n"
+        "(Worker pid=28207) ERROR 12-07 00:14:39 [multiproc_executor.py:1055] Traceback (most\n"
+        "(Worker pid=28207) ERROR 12-07 00:14:39 [multiproc_executor.py:1055] RuntimeError: "
+        "CPU Generator does not use offset\n"
+        "ERROR 12-07 00:14:39 [async_llm.py:819] vllm.v1.engine.exceptions.EngineDeadError: "
+        "EngineCore encountered an issue.\n")
+    (tmp_path / "worker-dead-01-3.out").write_text(
+        "ERROR 12-07 00:14:39 [async_llm.py:819] vllm.v1.engine.exceptions.EngineDeadError: x\n")
+    line, path = engine_error_line(str(tmp_path), since=2000)
+    assert line == "RuntimeError: CPU Generator does not use offset"
+    assert path.endswith("worker-new-01-2.out")
+    assert engine_error_line(str(tmp_path / "none"), since=0) is None
 
 
 def test_vllm_config_mapping_builds_a_real_processor_config():
