@@ -57,3 +57,24 @@ def innermost(e: BaseException) -> BaseException:
     """The end of `e`'s chain: the worker's own exception under Ray's wrappers, which decides
     whether a failure is a user error (a `VdgrayError`, one line) or a bug (a traceback)."""
     return chain(e)[-1]
+
+
+class WorkerLostError(VdgrayError):
+    """A Ray worker or node went away mid-run in a way Ray did not retry: what was committed
+    is kept, and a re-run of the same command resumes."""
+
+
+def lost_worker(e: BaseException) -> BaseException | None:
+    """The Ray error in `e`'s chain that says a worker, actor or node was lost (not a bug of
+    ours, not bad input), or None."""
+    from ray.exceptions import (
+        ActorDiedError,
+        ActorUnavailableError,
+        NodeDiedError,
+        ObjectLostError,
+        WorkerCrashedError,
+    )
+
+    lost = (ActorDiedError, ActorUnavailableError, NodeDiedError, ObjectLostError,
+            WorkerCrashedError)
+    return next((link for link in chain(e) if isinstance(link, lost)), None)

@@ -46,3 +46,19 @@ def test_innermost_takes_the_lowest_failed_rank_of_a_worker_group():
     group = _WorkerGroupError({3: KeyError("rank 3"), 0: _TaskError(inner)})
     assert innermost(group) is inner
     assert [type(e) for e in chain(group)] == [_WorkerGroupError, _TaskError, VdgrayError]
+
+
+def test_a_lost_ray_worker_is_found_in_the_chain_and_a_bug_is_not():
+    from ray.exceptions import ActorUnavailableError
+
+    from vdgray.errors import lost_worker
+
+    lost = ActorUnavailableError("RPC error: failed to connect", None)
+    try:
+        try:
+            raise lost
+        except ActorUnavailableError as e:
+            raise RuntimeError("write failed") from e
+    except RuntimeError as outer:
+        assert lost_worker(outer) is lost
+    assert lost_worker(ValueError("ours")) is None

@@ -26,7 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, UseGpu, resolved
-from vdgray.errors import ConfigError, StorageError, VdgrayError, innermost
+from vdgray.errors import (
+    ConfigError,
+    StorageError,
+    VdgrayError,
+    WorkerLostError,
+    innermost,
+    lost_worker,
+)
 from vdgray.layout import PAIRS_STAGE, TRIPLET_ID, TRIPLETS_STAGE
 from vdgray.models.vdg.prompt import (
     DESCRIBE_MAX_NEW_TOKENS,
@@ -408,6 +415,13 @@ def run(cfg: GenerateConfig, generator_cls=None) -> dict:
             failure = engine_failure(e, restarts=cfg.vllm.max_engine_restarts, since=t0_wall)
             if failure is not None:
                 raise failure from None
+        lost = lost_worker(e)
+        if lost is not None:  # Ray gave up on a lost actor's task instead of retrying it
+            first = str(lost).strip().splitlines()[0] if str(lost).strip() else ""
+            raise WorkerLostError(
+                f"generate: a Ray worker was lost mid-run ({type(lost).__name__}: {first[:200]}); "
+                f"the committed triplets in {cfg.output} are kept: re-run the same command to "
+                "resume") from None
         raise
     finally:
         ctx.checkpoint_config = saved
