@@ -60,13 +60,12 @@ def engine_error_line(logs_dir: str, since: float) -> tuple[str, str] | None:
 
 def session_logs_dir() -> str | None:
     """This driver's Ray session log folder (the worker logs of a local Ray)."""
-    try:
-        import ray._private.worker as worker
+    import ray
 
-        node = worker._global_node
-        return os.path.join(node.get_session_dir_path(), "logs") if node else None
-    except Exception:  # no Ray connected: nothing to read
+    if not ray.is_initialized():  # no Ray connected: nothing to read
         return None
+    ctx = ray.get_runtime_context()  # a session's folder is <temp dir>/<session name>
+    return os.path.join(ctx.get_temp_dir(), ctx.get_session_name(), "logs")
 
 
 def engine_failure(e: BaseException, *, restarts: int, since: float) -> EngineError | None:
