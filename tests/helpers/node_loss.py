@@ -57,6 +57,10 @@ class NodeKiller(threading.Thread):
                         _signal(a["pid"], signal.SIGSTOP)
                     self.at_kill, self.node_id = self._progress(), victim.node_id
                     self.actor_ids = {a["actor_id"] for a in on_it}
+                    # a lost node's processes die with it; a frozen one would outlive its raylet
+                    # (a stopped process cannot exit) and hang every call still open to it
+                    for a in on_it:
+                        _signal(a["pid"], signal.SIGKILL)
                     self.cluster.kill(victim)
                     return
             time.sleep(0.2)
