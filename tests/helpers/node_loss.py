@@ -22,7 +22,7 @@ def map_actors(udf: str) -> list[dict]:
 
 
 class NodeKiller(threading.Thread):
-    """Once `progress()` (output committed so far) is at least 1, freeze the `udf` actors alive
+    """`with NodeKiller(cluster, udf, progress) as killer: run(...)`. Once `progress()` (output committed so far) is at least 1, freeze the `udf` actors alive
     on a worker node (SIGSTOP: a starved test thread cannot let the run end first) and kill
     that node without grace; `progress()` at that moment and the node
     are kept (`at_kill`, `node_id`) so the test can assert the kill landed mid-run."""
@@ -35,6 +35,30 @@ class NodeKiller(threading.Thread):
         self.actor_ids: set[str] = set()  # the `udf` actors alive on that node at the kill
         self.error: BaseException | None = None
         self.stop = threading.Event()
+        self.seconds = 0.0  # how long the `with` block (the lossy run) took
+
+    def __enter__(self) -> NodeKiller:
+        self._t0 = time.monotonic()
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.join(timeout=120)
+        self.seconds = time.monotonic() - self._t0
+
+    def assert_killed_mid_run(self, total: int) -> None:
+        """The kill landed: a worker node was lost with some, not all, of `total` done."""
+        print(f"killed {self.node_id} with {self.at_kill} of {total} committed; the run took "
+              f"{self.seconds:.0f} s")
+        assert self.error is None, self.error
+        assert self.node_id is not None, "the run ended before a worker node could be killed"
+        assert 0 < self.at_kill < total, f"{self.at_kill} of {total} done at the kill"
+
+    def assert_restarted_elsewhere(self) -> None:
+        """Ray restarted the killed node's `udf` actors on another node (where they finished)."""
+        now = {a["node_id"] for a in map_actors(self.udf) if a["actor_id"] in self.actor_ids}
+        assert now and self.node_id not in now, (self.node_id, map_actors(self.udf))
 
     def run(self) -> None:
         try:

@@ -4,12 +4,10 @@ uninterrupted run's embeddings."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pyarrow as pa
 from helpers.images import noise_png
-from helpers.node_loss import NodeKiller, map_actors
+from helpers.node_loss import NodeKiller
 
 from vdgray import manifest, storage
 from vdgray.gallery_embed import embedding_matrix
@@ -62,22 +60,10 @@ def test_embed_survives_losing_the_node_of_its_encoder(make_cluster, tmp_path):
     assert sorted(expected) == ids
 
     lossy = str(tmp_path / "lossy")
-    killer = NodeKiller(cluster, ENCODER, lambda: _rows_written(lossy))
-    killer.start()
-    t0 = time.monotonic()
-    try:
+    with NodeKiller(cluster, ENCODER, lambda: _rows_written(lossy)) as killer:
         summary = run(_config(gallery, lossy, cluster.address))
-    finally:
-        killer.stop.set()
-        killer.join(timeout=120)
-    print(f"killed {killer.node_id} with {killer.at_kill} of {N_IMAGES} committed; the run took "
-          f"{time.monotonic() - t0:.0f} s")
-    assert killer.error is None, killer.error
-    assert killer.node_id is not None, "the run ended before a worker node could be killed"
-    assert 0 < killer.at_kill < N_IMAGES, f"{killer.at_kill} of {N_IMAGES} written at the kill"
-    # the encoder was restarted on the other worker node, where it finished the run
-    now = {a["node_id"] for a in map_actors(ENCODER) if a["actor_id"] in killer.actor_ids}
-    assert now and killer.node_id not in now
+    killer.assert_killed_mid_run(N_IMAGES)
+    killer.assert_restarted_elsewhere()
     assert summary["images"] == N_IMAGES and summary["failed"] == 0
     got = _embeddings(lossy)
     assert sorted(got) == ids

@@ -1,7 +1,9 @@
 """`vdgray vdg assemble`: a VDG dir from a CLIP/SigLIP vision tower and a causal LM (fresh projector).
 
 The vision tower is any encoder `load_encoder` knows (a trained world CLIP dir, `tiny-clip`,
-an s3:// dir). The LM is a local HF causal-LM dir (its tokenizer gains `<image>`), or, with
+an s3:// dir). The LM is a local HF causal-LM dir (its tokenizer gains `<image>`), or a GGUF
+file in such a dir (`lm_gguf`: llama.cpp's format, dequantized to float32 by transformers
+through the `gguf` package; the VDG is saved as safetensors, which vLLM reads), or, with
 `lm: null`, a small Llama from random weights over a word-level tokenizer of the world's
 texts — train it with `vdgray train-vdg --stage align` and `unfreeze_lm`, `text_mix` (it
 learns language and images together; a text-only `--stage lm` first leaves it blind).
@@ -18,7 +20,7 @@ from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from vdgray import manifest, storage
 from vdgray.config import StageConfig, Uri, resolved
-from vdgray.errors import DataFormatError, StorageError
+from vdgray.errors import ConfigError, DataFormatError, StorageError
 from vdgray.layout import VDG_MODEL_STAGE, WORLD_LM
 from vdgray.stage_options import TEST_MODELS, build_config, config_options
 
@@ -29,6 +31,7 @@ class AssembleConfig(StageConfig):
     vision: str = Field(..., description=f"Vision tower: a CLIP or SigLIP model dir/URI (its vision side; e.g. the world CLIP from train-encoder). {TEST_MODELS}")
     output: Uri = Field(..., description="Where the VDG dir goes (local or s3://).")
     lm: str | None = Field(None, description="Causal LM dir/URI, or world-lm (the world LM shipped with vdgray: a small Llama pretrained on the world's language prior, train/world_lm.py); None: a fresh Llama for the world.")
+    lm_gguf: str | None = Field(None, description="A GGUF file (its name) in the lm dir to read the LM and its tokenizer from, e.g. SmolLM2-135M-Instruct.Q4_1.gguf; dequantized to float32.")
     world: Uri | None = Field(None, description="World URI whose texts build the fresh LM's tokenizer.")
     lm_hidden: int = Field(256, ge=8, description="Fresh Llama: hidden size.")
     lm_layers: int = Field(4, ge=1, description="Fresh Llama: layers.")
@@ -49,6 +52,8 @@ class AssembleConfig(StageConfig):
     def _check(self):
         if self.lm is None and self.world is None:
             raise ValueError("world: required when lm is null (the fresh LM's tokenizer)")
+        if self.lm_gguf is not None and self.lm in (None, WORLD_LM):
+            raise ValueError("lm_gguf: names a GGUF file in the lm dir; set lm to that dir")
         if self.lm is not None and self.world is not None:
             raise ValueError("world: only used with lm null; a given LM keeps its tokenizer")
         if self.lm_hidden % self.lm_heads:
@@ -68,6 +73,20 @@ def lm_dir(lm: str):
                                "python -m vdgray.train.world_lm --out " + str(path))
         return path
     return local_model_dir(lm)
+
+
+def gguf_file(lm_path, name: str) -> str:
+    """`name`, checked: a file in the LM dir, and the `gguf` package that reads it importable."""
+    import importlib.util
+
+    if not (Path(lm_path) / name).is_file():
+        found = sorted(p.name for p in Path(lm_path).glob("*.gguf"))
+        raise StorageError(f"lm_gguf: {name} is not in {lm_path} (GGUF files there: "
+                           f"{', '.join(found) or 'none'})")
+    if importlib.util.find_spec("gguf") is None:
+        raise ConfigError("lm_gguf: reading a GGUF file needs the gguf package "
+                          "(pip install gguf)")
+    return name
 
 
 def build(cfg: AssembleConfig):
@@ -92,8 +111,9 @@ def build(cfg: AssembleConfig):
             intermediate=cfg.lm_intermediate, max_positions=cfg.max_positions))
     else:
         path = lm_dir(cfg.lm)
-        tok = AutoTokenizer.from_pretrained(path)
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        gguf = {} if cfg.lm_gguf is None else {"gguf_file": gguf_file(path, cfg.lm_gguf)}
+        tok = AutoTokenizer.from_pretrained(path, **gguf)
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **gguf)
     model = assemble(enc.model, lm, tok, vision_feature_layer=cfg.vision_feature_layer,
                      seed=cfg.seed)
     proc = make_processor(enc.processor, tok, enc.model.config.vision_config)

@@ -152,7 +152,7 @@ class GenerateConfig(StageConfig):
                                  "killed run keeps).")
     max_pairs: int | None = Field(None, ge=1, description="Use only the first N pairs (file order).")
     max_restarts: int = Field(3, ge=0, description="Restarts of a dead generator/lookup actor.")
-    max_task_retries: int = Field(3, ge=0, description="Retries of a batch whose actor died.")
+    max_task_retries: int = Field(-1, ge=-1, description="Retries of a batch whose actor died or could not be reached (a lost node): -1 retries until the actor is back or dead for good, so max_restarts is the bound.")
     overwrite: bool = Field(False, description="Replace a finished (or differently configured) output.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
 
@@ -355,6 +355,45 @@ def _check_vllm(cfg: GenerateConfig) -> None:
     _engine_plan(cfg)  # engine kwargs it refuses: refused now
 
 
+
+def _one_line_failure(cfg: GenerateConfig, e: Exception, since: float) -> Exception | None:
+    """The one-line error a failed run stops with, or None for a bug (its traceback kept)."""
+    cause = innermost(e)
+    if isinstance(cause, VdgrayError):
+        return cause
+    if cfg.backend == "vllm":
+        from vdgray.stages.generate.engine_failure import engine_failure
+
+        failure = engine_failure(e, restarts=cfg.vllm.max_engine_restarts, since=since)
+        if failure is not None:
+            return failure
+    lost = lost_worker(e)
+    if lost is not None:  # Ray gave up on a lost actor's task instead of retrying it
+        first = str(lost).strip().splitlines()[0] if str(lost).strip() else ""
+        return WorkerLostError(
+            f"generate: a Ray worker was lost mid-run ({type(lost).__name__}: {first[:200]}); "
+            f"the committed triplets in {cfg.output} are kept: re-run the same command to "
+            "resume")
+    return None
+
+
+def _released(failure: Exception) -> Exception:
+    """`failure` cut from the failed run, whose Ray Data actors are then let go.
+
+    A failed execution drops its actor handles without killing the actors (Ray Data's
+    non-forced shutdown), and the handles live on in the traceback's frames, a reference
+    cycle only the garbage collector frees. Until it runs, the actors keep their CPUs, and a
+    re-run in the same process (a notebook, a test) waits forever for a generator slot.
+    Collected here, Ray kills them (their owner's handles are gone) and frees the CPUs."""
+    import gc
+
+    failure.__traceback__ = None
+    failure.__context__ = failure.__cause__ = None
+    failure.__suppress_context__ = True
+    gc.collect()
+    return failure
+
+
 def run(cfg: GenerateConfig, generator_cls=None) -> dict:
     """Generate pseudo triplets from `cfg.pairs` into `cfg.output`; returns a summary.
 
@@ -400,31 +439,21 @@ def run(cfg: GenerateConfig, generator_cls=None) -> dict:
         finish_half_commits(ckpt_uri)
     committed = committed_ids(ckpt_uri) if resumed else None
     ctx.checkpoint_config = checkpoint_config(ckpt_uri, fs)
+    failure = ds = None
     try:
         if units:
             ds = _pipeline(cfg, units, generator, gallery, committed, generator_cls)
             ds.write_parquet(out_path, filesystem=fs, min_rows_per_file=cfg.rows_per_file,
                              ray_remote_args={"num_cpus": cfg.join_num_cpus})
     except Exception as e:  # ours under Ray's task error: that one line; a bug: its traceback
-        cause = innermost(e)
-        if isinstance(cause, VdgrayError):
-            raise cause from None
-        if cfg.backend == "vllm":
-            from vdgray.stages.generate.engine_failure import engine_failure
-
-            failure = engine_failure(e, restarts=cfg.vllm.max_engine_restarts, since=t0_wall)
-            if failure is not None:
-                raise failure from None
-        lost = lost_worker(e)
-        if lost is not None:  # Ray gave up on a lost actor's task instead of retrying it
-            first = str(lost).strip().splitlines()[0] if str(lost).strip() else ""
-            raise WorkerLostError(
-                f"generate: a Ray worker was lost mid-run ({type(lost).__name__}: {first[:200]}); "
-                f"the committed triplets in {cfg.output} are kept: re-run the same command to "
-                "resume") from None
-        raise
+        failure = _one_line_failure(cfg, e, t0_wall)
+        if failure is None:
+            raise
     finally:
         ctx.checkpoint_config = saved
+    if failure is not None:
+        ds = None  # noqa: F841 (the failed run's last reference outside its traceback)
+        raise _released(failure)
     t_gen = time.perf_counter()
 
     written = data_files(cfg.output)

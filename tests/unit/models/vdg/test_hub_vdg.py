@@ -92,3 +92,42 @@ def test_hub_weight_names_and_transformers5_names_both_load_but_only_one_serves_
     assert transformers5_weight_names(t5) == ["model.safetensors"]
     with pytest.raises(ConfigError, match="model.safetensors: LLaVA weights under transformers 5"):
         check_servable(t5, on_gpu=True)
+
+
+def test_assemble_reads_an_lm_shipped_as_gguf_and_saves_a_vdg_that_generates(tmp_path):
+    from helpers.tiny_gguf import save_llama_gguf
+
+    from vdgray.models.vdg.build import load_vdg, save_vdg
+    from vdgray.models.vdg.generate import generate_deltas
+    from vdgray.stages.vdg_assemble import AssembleConfig, build
+
+    gguf = save_llama_gguf(tmp_path / "lm", hidden=64, layers=2, kv_heads=2)
+    cfg = AssembleConfig(vision=str(save_clip(tmp_path / "vision")), lm=str(gguf.parent),
+                         lm_gguf=gguf.name, output=str(tmp_path / "vdg"))
+    model, proc = build(cfg)
+    lm = model.config.text_config
+    assert (lm.hidden_size, lm.num_hidden_layers, lm.num_key_value_heads) == (64, 2, 2)
+    assert proc.tokenizer.eos_token == "<|im_end|>"  # the file's special ids, not defaults
+    save_vdg(model, proc, tmp_path / "vdg")
+    assert not list((tmp_path / "vdg").glob("*.gguf"))  # saved as safetensors for vLLM
+    model, proc = load_vdg(tmp_path / "vdg")
+    out = generate_deltas(model, proc, [noise_png(0)], [noise_png(1)], do_sample=False,
+                          max_new_tokens=4)
+    assert len(out) == 1
+
+
+def test_assemble_names_the_gguf_files_there_when_lm_gguf_is_not_one_of_them(tmp_path):
+    from helpers.tiny_gguf import save_llama_gguf
+
+    from vdgray.errors import StorageError
+    from vdgray.stages.vdg_assemble import AssembleConfig, build
+
+    gguf = save_llama_gguf(tmp_path / "lm")
+    cfg = AssembleConfig(vision=str(save_clip(tmp_path / "vision")), lm=str(gguf.parent),
+                         lm_gguf="SmolLM2-135M-Instruct.Q4_1.gguf", output=str(tmp_path / "v"))
+    with pytest.raises(StorageError, match=r"SmolLM2-135M-Instruct.Q4_1.gguf is not in .*"
+                                           r"GGUF files there: tiny-llama.F32.gguf"):
+        build(cfg)
+    with pytest.raises(ValueError, match="lm_gguf: names a GGUF file in the lm dir"):
+        AssembleConfig(vision="tiny-clip", lm_gguf=gguf.name, world=str(tmp_path),
+                       output=str(tmp_path / "v"))
