@@ -6,43 +6,19 @@ all talk to it exactly as they would to a real S3-compatible store.
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
-from helpers.ports import free_port
 
 
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's ThreadedMotoServer on 127.0.0.1:<free port>; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+    from vdgray.loopback import loopback_s3
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in _AWS_KEYS}
-    os.environ.update(
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION="us-east-1",
-    )
-    os.environ.pop("AWS_SESSION_TOKEN", None)
-    try:
+    with loopback_s3() as endpoint:
         yield endpoint
-    finally:
-        server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
-
-_AWS_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
-             "AWS_SESSION_TOKEN")
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import uuid
 
 import pytest
 from helpers.paths import BIN, ROOT
-from helpers.ports import free_port
+
+from vdgray.loopback import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -31,10 +31,10 @@ import pytest
 from helpers.hub_models import save_blip, save_clip, save_llava, save_siglip
 from helpers.layouts import cirr_layout, fashioniq_layout
 from helpers.paths import BIN, ROOT
-from helpers.ports import free_port
 
 from vdgray import manifest, storage
 from vdgray.cli import main
+from vdgray.loopback import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

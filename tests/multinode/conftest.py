@@ -88,7 +88,7 @@ def make_cluster(s3_server):
                      "resources": {"head": 1, **(head_resources or {})},
                      "include_dashboard": dashboard}
         if dashboard:  # Ray's state API (`ray list actors`, ray.util.state) is served by it
-            from helpers.ports import free_port
+            from vdgray.loopback import free_port
 
             head_args["dashboard_port"] = free_port()
         cluster = Cluster(initialize_head=True, head_node_args=head_args)

@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-from helpers.ports import free_port
 from helpers.tiny_cir import save_tiny_cir
 from helpers.worlds import synth_world
 from ray import serve
 
 from vdgray.data.cirr import load_cirr
+from vdgray.loopback import free_port
 from vdgray.serve.cli import start, stop
 from vdgray.serve.config import ServeConfig
 from vdgray.stages.index import IndexConfig

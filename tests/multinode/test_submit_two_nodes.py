@@ -22,9 +22,9 @@ import pytest
 from helpers.images import noise_png
 from helpers.killed_job import session_pids, signal_session
 from helpers.paths import BIN, ROOT
-from helpers.ports import free_port
 
 from vdgray import manifest, storage
+from vdgray.loopback import free_port
 
 N_IMAGES = 96
 

@@ -57,7 +57,7 @@ def test_missing_bucket(s3_server):
 
 
 def test_unreachable_s3(monkeypatch):
-    from helpers.ports import free_port
+    from vdgray.loopback import free_port
 
     port = free_port()
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")

@@ -199,6 +199,6 @@ def _backends(backends, n, model, batch_size, lm_hidden, lm_layers, max_new_toke
             "rows_per_file": rows_per_file, "ray_num_cpus": num_cpus}
     by = {r["backend"]: r for r in rows}
     if {"transformers", "vllm"} <= set(by):
-        meta["vllm_vs_transformers"] = round(
-            by["vllm"]["triplets_per_s"] / max(by["transformers"]["triplets_per_s"], 1e-9), 2)
+        meta["vllm_vs_transformers"] = round(  # pairs/s: both generate for every pair
+            by["vllm"]["pairs_per_s"] / max(by["transformers"]["pairs_per_s"], 1e-9), 2)
     report("generate-backends", rows, out, meta=meta)

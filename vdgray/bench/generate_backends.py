@@ -6,7 +6,8 @@ batched transformers backend on the machine at hand. Each backend runs on its ow
 Ray (same CPUs) from the same inputs (`generate_scale.write_inputs`), and reports triplets/s
 of the stage, the time to its first committed shard (`rows_per_file` triplets: what a killed
 run would keep), and peak memory of the driver and of every Ray worker with its children (a
-vLLM engine runs in a child process of its Ray actor).
+vLLM engine runs in a child process of its Ray actor). Pairs/s is the engines' comparison:
+both generate for every pair, while the filter may keep different numbers of their texts.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def run_backends(backends: list[str], model_dir: str, *, n: int, num_cpus: int,
             summary, wall, rss = run_fresh(sets, first)
             rows.append({"backend": backend, "pairs": n, "triplets": summary["triplets"],
                          "wall_s": round(wall, 1),
+                         "pairs_per_s": round(n / wall, 2),
                          "triplets_per_s": summary["triplets_per_s"],
                          "first_commit_s": None if first.seconds is None else round(first.seconds, 1),
                          "driver_peak_rss_mb": round(rss.driver_peak / 2**20, 1),

@@ -16,6 +16,7 @@ loopback S3 (moto's ThreadedMotoServer, as the tests use) that lives while the b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -38,41 +39,17 @@ def _ids(output: str) -> list[str]:
                                           columns=[TRIPLET_ID]).column(0).to_pylist()]
 
 
-def loopback_s3():
-    """A context: moto's S3 on 127.0.0.1 with the AWS_* variables set (child processes inherit
-    them), yielding a fresh bucket URI; everything is put back on exit."""
-    import contextlib
-    import socket
+@contextlib.contextmanager
+def loopback_bucket():
+    """moto's S3 on 127.0.0.1 (`vdgray.loopback`), yielding a fresh bucket URI."""
     import uuid
 
-    @contextlib.contextmanager
-    def server():
-        from moto.server import ThreadedMotoServer
+    from vdgray.loopback import loopback_s3
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        srv.start()
-        keys = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
-                "AWS_SESSION_TOKEN")
-        saved = {k: os.environ.get(k) for k in keys}
-        os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
-                          AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
-        os.environ.pop("AWS_SESSION_TOKEN", None)
-        try:
-            bucket = f"bench-{uuid.uuid4().hex[:10]}"
-            storage.s3_client().create_bucket(Bucket=bucket)
-            yield f"s3://{bucket}"
-        finally:
-            srv.stop()
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-
-    return server()
+    with loopback_s3("bench"):
+        bucket = f"bench-{uuid.uuid4().hex[:10]}"
+        storage.s3_client().create_bucket(Bucket=bucket)
+        yield f"s3://{bucket}"
 
 
 def run_resume(n: int, model_dir: str, *, num_cpus: int, kill_at: float = 0.5,
@@ -81,7 +58,7 @@ def run_resume(n: int, model_dir: str, *, num_cpus: int, kill_at: float = 0.5,
     """(rows: uninterrupted, killed, resumed; meta: exactly_once, same_ids, ratio)."""
     import contextlib
 
-    with (loopback_s3() if s3 else contextlib.nullcontext(None)) as bucket:
+    with (loopback_bucket() if s3 else contextlib.nullcontext(None)) as bucket:
         return _run_resume(n, model_dir, num_cpus=num_cpus, kill_at=kill_at, backend=backend,
                            extra=extra, kill_after=kill_after, bucket=bucket)
 

@@ -16,7 +16,6 @@ bounded by `--requests` and `--max-seconds` per level. Throughput, p50/p99 laten
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,11 +24,7 @@ import time
 import click
 import numpy as np
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from vdgray.loopback import free_port
 
 
 def pad_index(index_uri: str, out_uri: str, size: int, seed: int = 0) -> dict:
@@ -177,7 +172,7 @@ def command(world, n_val, model, encoder, gallery_size, concurrency, requests, m
         queries = [Query(text=b["text"], k=10, image_id=b["image_id"]) for b in bodies]
         rows = in_process(model, index, queries, batch, threads, requests, max_seconds)
         base = {1: rows[0]["qps"], batch: rows[1]["qps"]}
-        port = _free_port()
+        port = free_port()
         try:
             floor = _noop_rows(rows, port, bodies_file, levels, requests, max_seconds)
             for batching in (True, False):

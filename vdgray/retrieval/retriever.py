@@ -17,6 +17,7 @@ from vdgray import manifest, storage
 from vdgray.errors import ConfigError, DataFormatError, MissingFileError, StorageError
 from vdgray.retrieval.image_store import ImageStore
 from vdgray.retrieval.queries import Query, QueryError
+from vdgray.retrieval.thumbnails import ThumbnailCache, thumbnail_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class Retriever:
                               f"{model_uri} embeds into {self.model.dim}: index the gallery "
                               f"with this model (vdgray index)")
         self.images = ImageStore.from_source(self.info.get("source", {}), image_root)
+        self.thumbnails = ThumbnailCache()
 
     def describe(self) -> dict:
         """What this replica serves (for /healthz and logs)."""
@@ -73,6 +75,19 @@ class Retriever:
             return decode_image(bytes(q.image))
         except DataFormatError as e:
             return QueryError(400, "image", str(e))
+
+    def thumbnail(self, image_id: str, size: int) -> bytes | QueryError:
+        """A gallery image as a JPEG fitting `size` x `size` (for pages), or why not, as
+        `_stored_image` says it (404 unknown or unreadable, 503 storage down)."""
+        key = (image_id, size)
+        data = self.thumbnails.get(key)
+        if data is None:
+            image = self._stored_image(image_id)
+            if isinstance(image, QueryError):
+                return image
+            data = thumbnail_jpeg(image, size)
+            self.thumbnails.put(key, data)
+        return data
 
     def _stored_image(self, image_id: str):
         """The gallery's image for an id, or why not: 404 for an id the index does not have

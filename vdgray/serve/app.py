@@ -15,22 +15,28 @@ pass their health check, so no request is dropped.
 
 
 import asyncio
+import hashlib
 import json
+from importlib import resources
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 from ray import serve
 
 from vdgray.config import format_validation_error
 from vdgray.errors import ConfigError
 from vdgray.retrieval.queries import Query, QueryError, validate_query
+from vdgray.retrieval.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
 from vdgray.serve.config import ServeConfig
 from vdgray.serve.schemas import BatchSearchRequest, SearchRequest
 
 # a valid body is at most {"queries": [{...}]}: three levels; anything far deeper is abuse
 MAX_JSON_DEPTH = 8
+MAX_GALLERY_PAGE = 200  # ids per GET /gallery
+# the search page: one static file, read once (no build step, nothing fetched from outside)
+UI_HTML = resources.files("vdgray.serve").joinpath("static/ui.html").read_text()
 
 api = FastAPI(title="vdgray retriever",
               description="Composed image retrieval: reference image + modification text -> "
@@ -47,7 +53,8 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
 @api.exception_handler(RequestValidationError)
 async def _validation_error(request: Request, exc: RequestValidationError):
     first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or "body"
+    where = ".".join(str(x) for x in first.get("loc", ())
+                     if x not in ("body", "query", "path")) or "body"
     return _error(422, f"{where}: {first.get('msg', 'invalid request')}", where)
 
 
@@ -194,6 +201,9 @@ class RetrieverService:
                 "POST /search/batch": {"body": {"queries": f"list of /search bodies, 1..{c.max_batch_queries}"},
                                        "returns": {"responses": "one /search answer per query, in order"}},
                 "GET /healthz": "200 with the served model and index (and the answering replica and its node) when ready",
+                "GET /ui": "the search page (?image_id=...&text=...&k=... runs that search)",
+                "GET /images/{image_id}": f"a gallery image as JPEG fitting ?size= pixels ({MIN_SIZE}..{MAX_SIZE}, default {DEFAULT_SIZE})",
+                "GET /gallery": f"gallery ids, ?offset= and ?limit= (1..{MAX_GALLERY_PAGE})",
                 "GET /": "this description",
             },
             "limits": {"max_image_bytes": c.max_image_bytes,
@@ -209,6 +219,33 @@ class RetrieverService:
         return {"status": "ok", **self.retriever.describe(), "batching": self.cfg.batching,
                 "max_batch_size": self.cfg.max_batch_size, "forwards": self.forwards,
                 "queries": self.queries, "replica": self.replica}
+
+    @api.get("/ui")
+    async def ui(self):
+        return HTMLResponse(UI_HTML)
+
+    @api.get("/gallery")
+    async def gallery(self, offset: int = 0, limit: int = 48):
+        if offset < 0:
+            return _error(400, f"offset: {offset}, expected >= 0", "offset")
+        if not 1 <= limit <= MAX_GALLERY_PAGE:
+            return _error(400, f"limit: {limit}, expected 1..{MAX_GALLERY_PAGE}", "limit")
+        ids = self.retriever.ids
+        return {"total": len(ids), "offset": offset, "image_ids": ids[offset:offset + limit]}
+
+    @api.get("/images/{image_id:path}")
+    async def image(self, image_id: str, request: Request, size: int = DEFAULT_SIZE):
+        if not MIN_SIZE <= size <= MAX_SIZE:
+            return _error(400, f"size: {size}, expected {MIN_SIZE}..{MAX_SIZE}", "size")
+        tag = hashlib.sha1(f"{self.retriever.index_uri}|{len(self.retriever.ids)}|{image_id}|"
+                           f"{size}".encode()).hexdigest()[:20]
+        headers = {"Cache-Control": "public, max-age=86400", "ETag": f'"{tag}"'}
+        if request.headers.get("if-none-match") == headers["ETag"]:
+            return Response(status_code=304, headers=headers)
+        data = await asyncio.to_thread(self.retriever.thumbnail, image_id, size)
+        if isinstance(data, QueryError):
+            return _answer(data)
+        return Response(content=data, media_type="image/jpeg", headers=headers)
 
     async def _one(self, req: SearchRequest, where: str = ""):
         q = validate_query(req, self.limits, where)

@@ -10,7 +10,6 @@ starting. The index must cover the split's images (`vdgray index --split <split>
 from __future__ import annotations
 
 import base64
-import socket
 import time
 from typing import Literal
 
@@ -19,6 +18,7 @@ from pydantic import Field
 
 from vdgray.config import StageConfig, Uri
 from vdgray.layout import cirr_root
+from vdgray.loopback import free_port
 from vdgray.runtime import RayConfig
 from vdgray.stage_options import build_config, config_options
 
@@ -35,12 +35,6 @@ class ServeCheckConfig(StageConfig):
     port: int | None = Field(None, ge=1, le=65535, description="Local HTTP port (default: a free one).")
     num_cpus: float = Field(0.5, ge=0, description="CPUs of the Retriever replica.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster to use or start.")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _queries(cfg: ServeCheckConfig):
@@ -63,7 +57,7 @@ def run(cfg: ServeCheckConfig) -> dict:
 
     t0 = time.time()
     split, pairs = _queries(cfg)
-    scfg = ServeConfig(model_uri=cfg.model, index_uri=cfg.index, port=cfg.port or _free_port(),
+    scfg = ServeConfig(model_uri=cfg.model, index_uri=cfg.index, port=cfg.port or free_port(),
                        num_cpus=cfg.num_cpus, max_replicas=1,
                        max_k=max(100, cfg.k), ray=cfg.ray)
     url = start(scfg)

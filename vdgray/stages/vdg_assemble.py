@@ -114,6 +114,9 @@ def build(cfg: AssembleConfig):
         gguf = {} if cfg.lm_gguf is None else {"gguf_file": gguf_file(path, cfg.lm_gguf)}
         tok = AutoTokenizer.from_pretrained(path, **gguf)
         lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **gguf)
+        if gguf:  # dequantized on load: a saved `quant_method: gguf` would make vLLM refuse it
+            del lm.config.quantization_config
+            lm.hf_quantizer = None
     model = assemble(enc.model, lm, tok, vision_feature_layer=cfg.vision_feature_layer,
                      seed=cfg.seed)
     proc = make_processor(enc.processor, tok, enc.model.config.vision_config)

@@ -12,48 +12,12 @@ import json
 
 import httpx
 import pytest
-from helpers.ports import free_port
-from helpers.tiny_cir import save_tiny_cir
-from helpers.worlds import synth_world
 from PIL import Image
 
-from vdgray import storage
-from vdgray.data.cirr import load_cirr
-from vdgray.serve.cli import start, stop
-from vdgray.serve.config import ServeConfig
-from vdgray.stages.eval_cir import EvalConfig
-from vdgray.stages.eval_cir import run as evaluate
-from vdgray.stages.index import IndexConfig
-from vdgray.stages.index import run as build_index_stage
+from vdgray.serve.cli import stop
 
 pytestmark = pytest.mark.integration
 
-MAX_IMAGE_BYTES = 50_000
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, ray_session):
-    """A tiny world's val split indexed by `vdgray index`, served; offline rankings too."""
-    root = tmp_path_factory.mktemp("serve")
-    world = synth_world(str(root / "world"), n_gallery=6, n_train=4, n_val=8, n_test=4)
-    model = str(root / "model")
-    save_tiny_cir(model)
-    index = str(root / "index")
-    summary = build_index_stage(IndexConfig(model=model, gallery=world, split="val",
-                                            output=index, batch_size=8))
-    ev = evaluate(EvalConfig(model=model, data={"format": "world", "root": world, "split": "val"},
-                             output=str(root / "eval"), batch_size=8))
-    rankings = storage.read_parquet(str(root / "eval" / "rankings.parquet")).to_pylist()
-    cfg = ServeConfig(model_uri=model, index_uri=index, port=free_port(), num_cpus=0.5,
-                      max_replicas=1, max_image_bytes=MAX_IMAGE_BYTES,
-                      max_text_chars=200, max_k=20, max_batch_queries=4,
-                      batch_wait_timeout_s=0.05)
-    url = start(cfg)
-    try:
-        yield {"url": url, "cfg": cfg, "world": world, "index": summary, "eval": ev, "rankings": rankings,
-               "split": load_cirr(f"{world}/cirr", "val")}
-    finally:
-        stop()
 
 
 def _post(url, path, body=None, content=None):
@@ -109,12 +73,51 @@ def test_root_and_health_describe_the_service(served):
     assert health["status"] == "ok" and health["vectors"] == len(served["split"].gallery_names)
 
 
-def _bad_requests(split) -> list[tuple[str, str, dict | None, bytes | None, int, str]]:
+def test_the_search_page_gallery_and_thumbnails_are_served(served):
+    """GET /ui is the static page; /gallery pages through the indexed ids; /images/{id}
+    answers a JPEG that fits ?size=, with caching headers, 304 on a matching ETag."""
+    url, split = served["url"], served["split"]
+    page = httpx.get(url + "/ui", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'id="results"' in page.text and "http" not in page.text.replace("http-equiv", "")
+    first = httpx.get(url + "/gallery", params={"offset": 0, "limit": 4}, timeout=30).json()
+    rest = httpx.get(url + "/gallery", params={"offset": 4, "limit": 200}, timeout=30).json()
+    assert first["total"] == len(split.gallery_names) == len(first["image_ids"] + rest["image_ids"])
+    assert sorted(first["image_ids"] + rest["image_ids"]) == sorted(split.gallery_names)
+    image_id = first["image_ids"][0]
+    r = httpx.get(f"{url}/images/{image_id}", params={"size": 24}, timeout=30)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert "max-age" in r.headers["cache-control"] and r.headers["etag"]
+    thumb = Image.open(io.BytesIO(r.content))
+    full = Image.open(io.BytesIO(split.read_image(image_id)))
+    assert max(thumb.size) == 24 or thumb.size == full.size  # never scaled up
+    again = httpx.get(f"{url}/images/{image_id}", params={"size": 24}, timeout=30,
+                      headers={"if-none-match": r.headers["etag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize("path,status,field", [
+    ("/images/no-such-image", 404, "image_id"),
+    ("/images/{id}?size=0", 400, "size"),
+    ("/images/{id}?size=5000", 400, "size"),
+    ("/images/{id}?size=big", 422, "size"),
+    ("/gallery?limit=0", 400, "limit"),
+    ("/gallery?offset=-1", 400, "offset"),
+    ("/gallery?limit=many", 422, "limit"),
+])
+def test_bad_page_requests_get_their_4xx_naming_the_field(served, path, status, field):
+    path = path.replace("{id}", served["split"].gallery_names[0])
+    r = httpx.get(served["url"] + path, timeout=30)
+    assert r.status_code == status, r.text
+    assert field in r.json()["error"] and r.json().get("field") == field
+
+
+def _bad_requests(split, max_bytes: int) -> list[tuple[str, str, dict | None, bytes | None, int, str]]:
     """(name, path, json body, raw body, expected status, field named in the error)."""
     ref = split.queries[0].reference
     png = split.read_image(ref)
-    big = base64.b64encode((png * (MAX_IMAGE_BYTES // len(png) + 2))[:MAX_IMAGE_BYTES + 1000]).decode()
-    huge = base64.b64encode(png * (4 * MAX_IMAGE_BYTES // len(png))).decode()
+    big = base64.b64encode((png * (max_bytes // len(png) + 2))[:max_bytes + 1000]).decode()
+    huge = base64.b64encode(png * (4 * max_bytes // len(png))).decode()
     garbage = base64.b64encode(b"this is not an image at all").decode()
     buf = io.BytesIO()  # 12,000 x 12,000 = 144 megapixels in ~18 KB of PNG
     Image.new("1", (12_000, 12_000)).save(buf, "PNG")
@@ -160,7 +163,7 @@ def _bad_requests(split) -> list[tuple[str, str, dict | None, bytes | None, int,
 def test_every_bad_input_gets_its_4xx_and_good_requests_keep_working(served):
     url, split = served["url"], served["split"]
     good = {"image_id": split.queries[0].reference, "text": split.queries[0].caption, "k": 3}
-    for name, path, body, raw, status, field in _bad_requests(split):
+    for name, path, body, raw, status, field in _bad_requests(split, served["cfg"].max_image_bytes):
         r = _post(url, path, body, raw)
         assert r.status_code == status, f"{name}: {r.status_code} {r.text}"
         err = r.json()
@@ -175,7 +178,7 @@ def test_under_mixed_load_good_requests_all_succeed_and_nothing_is_a_5xx(served)
     from concurrent.futures import ThreadPoolExecutor
 
     url, split = served["url"], served["split"]
-    bad = _bad_requests(split)
+    bad = _bad_requests(split, served["cfg"].max_image_bytes)
     good = {"image_id": split.queries[0].reference, "text": split.queries[0].caption, "k": 3}
 
     def one(i):

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 from helpers.layouts import cirr_layout
-from helpers.ports import free_port
 from helpers.tiny_cir import save_tiny_cir
 
+from vdgray.loopback import free_port
 from vdgray.serve.cli import start, stop
 from vdgray.serve.config import ServeConfig
 from vdgray.stages.index import IndexConfig

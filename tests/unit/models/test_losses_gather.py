@@ -12,8 +12,8 @@ import os
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from helpers.ports import free_port
 
+from vdgray.loopback import free_port
 from vdgray.models.losses import gather, hn_nce
 
 WORLD = 2

@@ -20,8 +20,13 @@ from vdgray.stages.generate.vllm_backend import ENGINE_STAGE
 
 # vLLM's log lines of an exception: `... ERROR 12-07 00:14:39 [core.py:1376] RuntimeError: ...`
 _ERROR_LINE = re.compile(r"\bERROR [^\[]*\[[^\]]+\] ((?:[\w.]+\.)?(\w+(?:Error|Exception)): .+)$")
+# a Python traceback's last line, as the actor's .err log has it when the engine fails to start
+# (`pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig`)
+_TRACEBACK_LINE = re.compile(r"^((?:[\w.]+\.)?(\w+(?:Error|Exception)): .+)$")
 # what the engine's death is reported as downstream of its cause
 _CONSEQUENCES = ("EngineDeadError", "EngineGenerateError")
+# errors whose first line only counts them; the next line says what is wrong
+_DETAIL_NEXT = ("ValidationError",)
 
 
 class EngineError(VdgrayError):
@@ -45,17 +50,30 @@ def engine_error_line(logs_dir: str, since: float) -> tuple[str, str] | None:
             if mtime < since:
                 continue
             with open(path, errors="replace") as f:
-                for line in f:
-                    m = _ERROR_LINE.search(line.rstrip())
-                    if m and m.group(2) not in _CONSEQUENCES:
-                        found.append((mtime, m.group(1), path))
-                        break
+                lines = [line.rstrip() for line in f]
+            hit = _first_error(lines)
+            if hit is not None:
+                found.append((mtime, hit, path))
         except OSError:  # a log rotated away meanwhile
             continue
     if not found:
         return None
     _, line, path = max(found)
     return line, path
+
+
+def _first_error(lines: list[str]) -> str | None:
+    """The first exception line of a log, vLLM's (`ERROR ... [file.py:N] XError: ...`) or a
+    bare traceback's, that is not a consequence of an earlier one; pydantic's count line gets
+    the line that says what failed (`Value error, Unknown quantization method: gguf...`)."""
+    for i, line in enumerate(lines):
+        m = _ERROR_LINE.search(line) or _TRACEBACK_LINE.match(line)
+        if m and m.group(2) not in _CONSEQUENCES:
+            detail = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if m.group(2) in _DETAIL_NEXT and detail:
+                return f"{m.group(1)}: {detail[:300]}"
+            return m.group(1)
+    return None
 
 
 def session_logs_dir() -> str | None:

@@ -110,6 +110,8 @@ def test_assemble_reads_an_lm_shipped_as_gguf_and_saves_a_vdg_that_generates(tmp
     assert proc.tokenizer.eos_token == "<|im_end|>"  # the file's special ids, not defaults
     save_vdg(model, proc, tmp_path / "vdg")
     assert not list((tmp_path / "vdg").glob("*.gguf"))  # saved as safetensors for vLLM
+    saved = (tmp_path / "vdg" / "config.json").read_text()
+    assert "quantization_config" not in saved  # float32 now; vLLM refuses `quant_method: gguf`
     model, proc = load_vdg(tmp_path / "vdg")
     out = generate_deltas(model, proc, [noise_png(0)], [noise_png(1)], do_sample=False,
                           max_new_tokens=4)

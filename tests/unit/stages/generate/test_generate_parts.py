@@ -380,6 +380,23 @@ def test_engine_failure_names_the_engines_first_error_from_its_worker_log(tmp_pa
     assert engine_error_line(str(tmp_path / "none"), since=0) is None
 
 
+def test_engine_failure_names_an_engine_that_failed_to_start_from_its_traceback(tmp_path):
+    """An engine refused at start (here a saved config vLLM cannot read) dies in the actor's
+    constructor: the .err log has a plain traceback, and pydantic says what in its 2nd line."""
+    from vdgray.stages.generate.engine_failure import engine_error_line
+
+    (tmp_path / "worker-abc-01000000-11400.err").write_text(
+        "The original cause of the RayTaskError (pydantic_core._pydantic_core.ValidationError)"
+        " isn't serializable.\nTraceback (most recent call last):\n  File \"x.py\", line 1\n"
+        "pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig\n"
+        "  Value error, Unknown quantization method: gguf. Must be one of ['awq', 'fp8']\n"
+        "TypeError: cannot pickle 'pydantic_core._pydantic_core.ArgsKwargs' object\n")
+    line, _ = engine_error_line(str(tmp_path), since=0)
+    assert line == ("pydantic_core._pydantic_core.ValidationError: 1 validation error for "
+                    "ModelConfig: Value error, Unknown quantization method: gguf. Must be one "
+                    "of ['awq', 'fp8']")
+
+
 def test_vllm_config_mapping_builds_a_real_processor_config():
     plan = engine_plan(on_gpu=False, num_cpus=0.5, dtype="auto", enforce_eager=None,
                        max_model_len=256, cpu_kvcache_gb=1, cpu_threads_bind="auto")
