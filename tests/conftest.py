@@ -73,3 +73,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium through Playwright (tests/helpers/browser.py); skips without it."""
+    from helpers.browser import launch_browser
+
+    yield from launch_browser()

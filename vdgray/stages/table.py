@@ -119,6 +119,8 @@ COMMAND_TABLE: tuple[Command, ...] = (
     Command("submit", "vdgray.submit:command",
             "Submit a stage or the whole pipeline as a Ray job to a running cluster."),
     Command("bench", "vdgray.bench.cli:command", "Benchmarks: print a table and write JSON."),
+    Command("report", "vdgray.report.cli:command",
+            "An output as one offline HTML page with its images (report triplets)."),
 )
 
 

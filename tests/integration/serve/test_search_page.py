@@ -4,33 +4,13 @@ URL and one by typing, k result images that loaded, each with its gallery id, th
 
 from __future__ import annotations
 
-import shutil
-
 import httpx
 import pytest
-from helpers.paths import ROOT
+from helpers.browser import ARTIFACTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
 K = 3
-
-
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("no chromium here (apt-get install chromium; .ci/run installs it)")
-    with sync_api.sync_playwright() as p:
-        # as root (CI, containers) chromium needs --no-sandbox
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def _results(page) -> list[str]:
