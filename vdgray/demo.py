@@ -50,6 +50,31 @@ def command(size, output, num_cpus, seed, overrides):
     run_pipeline(cfg)
     if "cir-claim" in cfg.stages:
         echo_claim(uri_of(cfg, "cir-claim"))
+    pages = write_reports(cfg)
+    if pages:
+        click.echo("\nlook at it (open in a browser; the images are in the pages):")
+        for what, uri in pages:
+            click.echo(f"  {what}: {uri}")
+
+
+def write_reports(cfg: PipelineConfig) -> list[tuple[str, str]]:
+    """`vdgray report`'s pages of the run, under <output>/reports/: the triplets generate
+    wrote and the evaluation's queries; (what, URI) of each page written."""
+    from vdgray import storage
+    from vdgray.pipeline import wiring
+    from vdgray.report.eval_page import eval_report
+    from vdgray.report.triplets import triplets_report
+
+    pages = []
+    if "generate" in cfg.stages:
+        html, _ = triplets_report(uri_of(cfg, "generate"), wiring(cfg, "generate")["gallery"])
+        pages.append(("triplets", storage.join(cfg.output, "reports", "triplets.html"), html))
+    if "eval" in cfg.stages:
+        html, _ = eval_report(uri_of(cfg, "eval"))
+        pages.append(("eval", storage.join(cfg.output, "reports", "eval.html"), html))
+    for _, uri, html in pages:
+        storage.write_text(uri, html)
+    return [(what, uri) for what, uri, _ in pages]
 
 
 def echo_claim(uri: str) -> None:

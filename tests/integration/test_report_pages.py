@@ -1,6 +1,7 @@
-"""`vdgray report triplets` on a real `generate` output: the page holds the sampled triplets
-and the dropped pairs with their reasons, every image inlined, and in a real browser every
-image loads from the file alone (nothing fetched)."""
+"""`vdgray report` on real outputs: `triplets` on a `generate` run (the sampled triplets and
+the dropped pairs with their reasons) and `eval` on an evaluation of a tiny world (per query
+the reference, the text, the top k with the target marked). Every image is inlined, and in a
+real browser every image loads from the file alone (nothing fetched)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,65 @@ def test_the_triplets_report_opens_offline_in_a_browser(generated, browser, tmp_
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / "triplets-report.png"), full_page=True)
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    tab.close()
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, ray_session):
+    """A tiny world's val split evaluated with a tiny CIR model."""
+    from helpers.tiny_cir import save_tiny_cir
+    from helpers.worlds import synth_world
+
+    from vdgray.stages.eval_cir import EvalConfig
+    from vdgray.stages.eval_cir import run as evaluate
+
+    root = tmp_path_factory.mktemp("report-eval")
+    world = synth_world(str(root / "world"), n_gallery=6, n_train=4, n_val=8, n_test=4)
+    model = str(root / "model")
+    save_tiny_cir(model)
+    out = str(root / "eval")
+    evaluate(EvalConfig(model=model, data={"format": "world", "root": world, "split": "val"},
+                        output=out, batch_size=8))
+    return {"eval": out, "root": root,
+            "rankings": storage.read_parquet(f"{out}/rankings.parquet").to_pylist()}
+
+
+def test_the_eval_report_shows_each_query_with_its_top_k_and_the_target_marked(evaluated,
+                                                                             capsys):
+    page = str(evaluated["root"] / "eval.html")
+    rows = evaluated["rankings"]
+    assert main(["report", "eval", "--eval", evaluated["eval"], "-n", "4", "--k", "3",
+                 "-o", page]) == 0
+    html = storage.read_text(page)
+    assert html.count('<div class="query" id="q-') == min(4, len(rows))
+    assert "recall@1" in html and "http://" not in html
+    ids = re.findall(r'data-image-id="([^"]+)"><figcaption>', html)
+    assert len(ids) == min(4, len(rows)) * (1 + 3)
+    first = rows[0]
+    assert main(["report", "eval", "--eval", evaluated["eval"], "--query", str(first["pairid"]),
+                 "--k", "3", "-o", page]) == 0
+    one = storage.read_text(page)
+    assert f'id="q-{first["pairid"]}"' in one and one.count('<div class="query"') == 1
+    assert ("(target)" in one) == (first["target"] in first["top50"][:3])
+    out = capsys.readouterr().out
+    assert "report eval: 1 of" in out
+    assert main(["report", "eval", "--eval", evaluated["eval"], "--query", "987654321",
+                 "-o", page]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "987654321" in err[0], err
+
+
+def test_the_eval_report_opens_offline_in_a_browser(evaluated, browser, tmp_path):
+    page = tmp_path / "eval.html"
+    assert main(["report", "eval", "--eval", evaluated["eval"], "-n", "3", "-o",
+                 str(page)]) == 0
+    tab = browser.new_page(viewport={"width": 1000, "height": 800})
+    tab.goto(page.as_uri())
+    tab.wait_for_load_state("load")
+    sizes = tab.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+    assert len(sizes) == 3 * 6 and all(w > 0 for w in sizes)  # reference + top 5 each
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / "eval-report.png"), full_page=True)
     tab.close()
 
 

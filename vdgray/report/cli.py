@@ -33,3 +33,25 @@ def triplets(triplets, gallery, n, seed, size, output):
     click.echo(f"report triplets: {s['shown']} of {s['triplets']:,} triplets, "
                f"{s['dropped_shown']} of {s['dropped']:,} dropped, {s['images']} images"
                f"{missing} -> {output}")
+
+
+@command.command("eval")
+@click.option("--eval", "eval_uri", required=True, help="A finished `vdgray eval` output (CIRR or world).")
+@click.option("-n", "n", default=20, show_default=True, help="Queries shown: a seeded sample.")
+@click.option("--query", "queries", multiple=True, type=int, help="Show this query id (repeatable) instead of a sample.")
+@click.option("--k", "k", default=5, show_default=True, type=click.IntRange(1, 50), help="Results shown per query.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the sample.")
+@click.option("--size", default=128, show_default=True, type=click.IntRange(16, 512),
+              help="Thumbnail size (pixels).")
+@click.option("--output", "-o", required=True, help="The page to write (.html, local or s3://).")
+def eval_(eval_uri, n, queries, k, seed, size, output):
+    """Per query: the reference, the text, the top k with the target marked; the metrics."""
+    from vdgray import storage
+    from vdgray.report.eval_page import eval_report
+
+    if n < 1:
+        raise click.BadParameter(f"{n}: at least 1", param_hint="-n")
+    html, s = eval_report(eval_uri, n=n, seed=seed, k=k, queries=list(queries), size=size)
+    storage.write_text(output, html)
+    click.echo(f"report eval: {s['shown']} of {s['queries']:,} queries (target in the top {k} "
+               f"for {s['target_in_top_k']}), {s['images']} images -> {output}")

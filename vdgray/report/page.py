@@ -17,6 +17,8 @@ img { width: 128px; height: 128px; object-fit: contain; background: #eee; displa
 figure { margin: 0; text-align: center; font-size: .7rem; } figcaption { overflow-wrap: anywhere; max-width: 128px; }
 .text { max-width: 28rem; } .muted { color: #777; font-size: .85rem; }
 .counts td { text-align: right; }
+figure.target img { outline: 4px solid #2a2; } .row { display: flex; gap: .5rem; }
+.query { margin: 1rem 0; padding: .5rem; border-top: 1px solid #ccc; }
 """
 
 # click a header with data-sort to sort its table by that column (numbers as numbers)
@@ -36,15 +38,16 @@ def esc(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def image(jpeg: bytes | None, image_id: str) -> str:
+def image(jpeg: bytes | None, image_id: str, caption: str | None = None, cls: str = "") -> str:
     """A figure with the image inlined (`data-image-id` names it), or a marked gap when the
-    gallery no longer has it."""
+    image cannot be read; the caption is the id unless given."""
+    label = esc(image_id if caption is None else caption)
     if jpeg is None:
-        return f'<figure data-image-id="{esc(image_id)}" class="missing">(not in the gallery)' \
-               f"<figcaption>{esc(image_id)}</figcaption></figure>"
+        return (f'<figure data-image-id="{esc(image_id)}" class="missing {cls}">(not readable)'
+                f"<figcaption>{label}</figcaption></figure>")
     uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
-    return (f'<figure><img src="{uri}" alt="{esc(image_id)}" data-image-id="{esc(image_id)}">'
-            f"<figcaption>{esc(image_id)}</figcaption></figure>")
+    return (f'<figure class="{cls}"><img src="{uri}" alt="{esc(image_id)}" '
+            f'data-image-id="{esc(image_id)}"><figcaption>{label}</figcaption></figure>')
 
 
 def table(headers: list[tuple[str, bool]], rows: list[list[str]], cls: str = "") -> str:

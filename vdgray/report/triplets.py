@@ -60,7 +60,7 @@ def triplets_report(triplets: str, gallery: str, *, n: int = 60, seed: int = 0,
     rows = storage.read_parquet(files).to_pylist() if files else []
     kept = [rows[i] for i in _sample(len(rows), n, seed)]
     n_dropped, dropped = _dropped(triplets, doc, n, seed)
-    thumbs = Thumbs(gallery, size)
+    thumbs = Thumbs.from_gallery(gallery, size)
 
     body = [f'<p class="muted">{esc(triplets)} &middot; gallery {esc(gallery)} &middot; '
             f"generator {esc(doc.get('generator', '?'))} &middot; sample seed {seed}</p>"]
