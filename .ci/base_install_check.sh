@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command on a base install, as a new user runs it: a fresh virtual
 # environment with no extras, `bash scripts/demo.sh --size tiny` end to end (serve-check
-# included), then `vdgray serve` on what the demo wrote, answering one real HTTP query.
+# included, its report pages), then `vdgray serve` on what the demo wrote, answering a real
+# POST /search, the search page and a thumbnail: the README's quickstart.
 # A module that only the dev extra brings fails here, whatever the test suite says.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,6 +24,10 @@ echo "[base-install] bash scripts/demo.sh --size tiny (fresh base venv $VDGRAY_V
 bash scripts/demo.sh --size tiny --num-cpus 2 --output "$work/demo" 2>&1 | tee "$work/demo.log"
 grep -q "pipeline finished" "$work/demo.log"
 grep -q "serve-check: target in top-10 for" "$work/demo.log"
+for page in triplets eval; do  # the pages the demo's last lines name
+  grep -q "$page: $work/demo/reports/$page.html" "$work/demo.log"
+  grep -q 'src="data:image/jpeg' "$work/demo/reports/$page.html"
+done
 lines=$(wc -l <"$work/demo.log")
 echo "[base-install] the tiny demo printed $lines lines"
 
@@ -49,6 +54,11 @@ req = urllib.request.Request(f"http://127.0.0.1:{port}/search", data=body,
 answer = json.load(urllib.request.urlopen(req, timeout=60))
 assert len(answer["results"]) == 3, answer
 print(f"[base-install] vdgray serve answered POST /search: {answer['results']}")
+page = urllib.request.urlopen(f"http://127.0.0.1:{port}/ui", timeout=60)
+assert page.status == 200 and b'id="results"' in page.read()
+thumb = urllib.request.urlopen(f"http://127.0.0.1:{port}/images/{image_id}?size=64", timeout=60)
+assert thumb.status == 200 and thumb.headers["Content-Type"] == "image/jpeg"
+print("[base-install] the search page and a thumbnail answered: GET /ui, GET /images/...")
 PY
 kill -TERM "$server"  # what Kubernetes sends: the service must stop cleanly
 code=0; wait "$server" || code=$?

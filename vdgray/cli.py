@@ -3,7 +3,7 @@
 Subcommands are imported lazily so `vdgray --help` is instant; each stage command's help
 lists its config keys (`vdgray.config_help`). Failures are printed by `vdgray.error_report`:
 a `VdgrayError` is one `error: ...` line and exit 2, a bug its traceback and exit 1. The
-README's command list is checked against `COMMANDS` by a test.
+docs/commands.md lists the commands; checked against `COMMANDS` by a test.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ One stage writes what the next reads, so every name both sides must agree on liv
 the synthetic world's parts and their sub-paths, the CIRR-format file names inside a world's
 cirr/, the index folder's files, every manifest `stage` name, the Parquet schemas of the
 gallery, captions, embeddings, pairs and triplets outputs, and the gallery-embedding cache
-key that `vdgray eval` and `vdgray index` share. The README's "Data contracts" table and its
+key that `vdgray eval` and `vdgray index` share. docs/data-contracts.md's table and its
 world layout are checked against this module (tests/unit/test_layout.py).
 """
 
@@ -210,7 +210,7 @@ TRIPLETS_SCHEMA = pa.schema(
 )
 SCORE_FIELD = pa.field("score", pa.float32(), nullable=True)  # optional: generate's filter
 
-# The README's "Data contracts" table: output -> (manifest stage, columns).
+# docs/data-contracts.md's table: output -> (manifest stage, columns).
 DATA_CONTRACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "gallery": (GALLERY_STAGE, tuple(GALLERY_SCHEMA.names)),
     "captions": (CAPTIONS_STAGE, tuple(CAPTIONS_SCHEMA.names)),

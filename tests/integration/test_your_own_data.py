@@ -1,4 +1,4 @@
-"""The README's "Your own data and models" commands, run line by line as a new user runs them.
+"""The "Your own data and models" commands (docs/your-own-data.md), run line by line as a new user runs them.
 
 What the user brings is made here with nothing of vdgray's: tiny checkpoints that
 transformers' own classes and processors saved (a CLIP in the hub's file layout, a llava-hf
@@ -7,7 +7,7 @@ CLIP4Cir's layout (images one folder above the CIRR root), FashionIQ with its im
 folder up, and a bucket of JPEGs in sub-folders on the loopback S3 server, one of them broken.
 No manifest, Parquet or symlink is made by hand.
 
-Each `vdgray` line of the README block runs through `vdgray.cli.main` as written, its
+Each `vdgray` line of the block runs through `vdgray.cli.main` as written, its
 variables set to those inputs; the test appends only resource and size settings (`TEST_SETS`:
 epochs, batch sizes, CPU shares) that a 2-CPU machine needs. `vdgray serve` runs as its own
 process on the test's Ray cluster and is queried over HTTP by image_id and by image. Then
@@ -58,7 +58,7 @@ N_PHOTOS = 18
 
 def readme_lines() -> tuple[dict[str, str], list[str]]:
     """(the variables the block assigns, its vdgray command lines), from the README."""
-    block = README_BLOCK.search((ROOT / "README.md").read_text()).group(1)
+    block = README_BLOCK.search((ROOT / "docs" / "your-own-data.md").read_text()).group(1)
     names, commands = {}, []
     for line in block.splitlines():
         line = line.split("#", 1)[0].strip()

@@ -92,7 +92,7 @@ def test_generate_spreads_over_nodes_and_survives_losing_one(make_cluster, tmp_p
     with NodeKiller(cluster, GENERATOR, lambda: len(committed_ids(ckpt))) as killer:
         try:
             summary = run(load_config(GenerateConfig, None, settings))
-        except WorkerLostError as e:  # the outcome the README names if Ray gives up on a task
+        except WorkerLostError as e:  # the outcome docs/clusters.md names if Ray gives up
             stopped = str(e)
     killer.assert_killed_mid_run(N_PAIRS)
     if stopped is None:  # what max_task_retries=-1 gives (3 of 3 runs when it was chosen)

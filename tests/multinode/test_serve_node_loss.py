@@ -7,7 +7,7 @@ node. The load is real HTTP POST /search from client threads. A request in fligh
 replica whose node dies cannot be answered by that replica: Serve routes new requests away
 from a dead replica but does not resend one it already handed over, so such a request gets a
 5xx. POST /search only reads, so a client may resend it: the load's client does (as the
-README tells users to), and with that no request fails. The raw 5xx count is asserted to be
+docs/serving.md tells users to), and with that no request fails. The raw 5xx count is asserted to be
 bounded by the requests in flight, never a hang.
 """
 

@@ -1,4 +1,4 @@
-"""The written contracts (vdgray/layout.py): the README states the same ones, readers and
+"""The written contracts (vdgray/layout.py): docs/data-contracts.md states the same ones, readers and
 writers name them through the module, and the path helpers give the paths stages used."""
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ from helpers.paths import ROOT
 
 from vdgray import layout, manifest, storage
 
-README = (ROOT / "README.md").read_text()
+DOCS = {p.name: p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
 
 
 def _section(title: str) -> str:
-    return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    """The docs section with this `## ` title (docs/data-contracts.md, pipeline.md, ...)."""
+    found = [t for t in DOCS.values() if f"\n## {title}\n" in t]
+    assert len(found) == 1, f"{title!r} is a section of {len(found)} docs pages"
+    return found[0].split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
 def _contract_rows() -> dict[str, tuple[str, list[str]]]:
-    """README "Data contracts" table: output -> (manifest stage, column names in order)."""
+    """docs/data-contracts.md table: output -> (manifest stage, column names in order)."""
     rows = {}
     for line in _section("Data contracts").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -39,7 +42,7 @@ def test_readme_data_contracts_table_is_the_modules():
         assert rows[output] == (stage, list(columns)), output
 
 
-def test_readme_world_layout_is_the_modules():
+def test_the_documented_world_layout_is_the_modules():
     block = _section("The synthetic world").split("```\n", 2)[1]
     lines = [ln for ln in block.splitlines() if ln.strip()]
     names = [ln.split()[0] for ln in lines]
@@ -53,7 +56,7 @@ def test_readme_world_layout_is_the_modules():
     assert layout.TRUTH_IMAGES in truth and layout.TRUTH_QUERIES in truth
 
 
-def test_readme_names_the_index_files():
+def test_the_serving_page_names_the_index_files():
     serving = _section("Serving")
     for name in (layout.INDEX_FILE, layout.IDS_FILE, manifest.MANIFEST_NAME):
         assert f"`{name}`" in serving

@@ -13,9 +13,8 @@ from __future__ import annotations
 from vdgray import manifest, storage
 from vdgray.errors import ConfigError
 from vdgray.layout import EVAL_STAGE, METRICS_FILE, RANKINGS_FILE, cirr_root_for
-from vdgray.report.page import document, esc, table
+from vdgray.report.page import document, esc, seeded_sample, table
 from vdgray.report.thumbs import Thumbs
-from vdgray.report.triplets import _sample
 
 FIND_SCRIPT = """
 <p><label>query id <input id="find" size="10"></label> <button id="go">show</button>
@@ -57,7 +56,7 @@ def eval_report(eval_uri: str, *, n: int = 20, seed: int = 0, k: int = 5,
                               f"{eval_uri}")
         picked = [by_id[q] for q in queries]
     else:
-        picked = [rows[i] for i in _sample(len(rows), n, seed)]
+        picked = [rows[i] for i in seeded_sample(len(rows), n, seed)]
     thumbs = Thumbs(split.read_image, size)
     metrics = info.get("metrics") or {}
     body = [f'<p class="muted">{esc(eval_uri)} &middot; {esc(info["format"])} '

@@ -34,6 +34,16 @@ document.querySelectorAll("th[data-sort]").forEach((th) => th.addEventListener("
 """
 
 
+def seeded_sample(n_rows: int, n: int, seed: int) -> list[int]:
+    """Row indices a report shows: all when there are at most `n`, else `n` drawn with `seed`
+    (in row order), so the same command shows the same rows."""
+    import numpy as np
+
+    if n_rows <= n:
+        return list(range(n_rows))
+    return sorted(np.random.default_rng(seed).choice(n_rows, size=n, replace=False).tolist())
+
+
 def esc(value) -> str:
     return html.escape(str(value), quote=True)
 

@@ -9,21 +9,13 @@ through the run's own pairs input (each pair's triplet id recomputed as `generat
 
 from __future__ import annotations
 
-import numpy as np
-
 from vdgray import manifest, storage
 from vdgray.data.triplets import triplet_id
 from vdgray.layout import PAIRS_STAGE, TRIPLET_ID, TRIPLETS_STAGE
-from vdgray.report.page import document, esc, table
+from vdgray.report.page import document, esc, seeded_sample, table
 from vdgray.report.thumbs import Thumbs
 
 FILTERED_DIR = "_filtered"  # generate's side records of removals (stages/generate/stage.py)
-
-
-def _sample(n_rows: int, n: int, seed: int) -> list[int]:
-    if n_rows <= n:
-        return list(range(n_rows))
-    return sorted(np.random.default_rng(seed).choice(n_rows, size=n, replace=False).tolist())
 
 
 def _dropped(triplets: str, doc: dict, n: int, seed: int) -> tuple[int, list[dict]]:
@@ -31,7 +23,7 @@ def _dropped(triplets: str, doc: dict, n: int, seed: int) -> tuple[int, list[dic
     from vdgray.stages.generate.join import read_side_records
 
     removed = read_side_records(storage.join(triplets, FILTERED_DIR), TRIPLET_ID)
-    picked = [removed[i] for i in _sample(len(removed), n, seed)]
+    picked = [removed[i] for i in seeded_sample(len(removed), n, seed)]
     if not picked:
         return len(removed), []
     want = {r[TRIPLET_ID]: r["reason"] for r in picked}
@@ -58,7 +50,7 @@ def triplets_report(triplets: str, gallery: str, *, n: int = 60, seed: int = 0,
     doc = manifest.read_manifest(triplets, stage=TRIPLETS_STAGE)
     files = [storage.join(triplets, f) for f in doc["files"]]
     rows = storage.read_parquet(files).to_pylist() if files else []
-    kept = [rows[i] for i in _sample(len(rows), n, seed)]
+    kept = [rows[i] for i in seeded_sample(len(rows), n, seed)]
     n_dropped, dropped = _dropped(triplets, doc, n, seed)
     thumbs = Thumbs.from_gallery(gallery, size)
 

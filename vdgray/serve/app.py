@@ -129,7 +129,7 @@ class RetrieverService:
 
     One deployment, not an ingress in front of a model deployment: every request then
     crosses one Ray hop (proxy -> replica) instead of two, which on a small node is most of
-    the cost of a query (see the README's serving benchmark)."""
+    the cost of a query (see the serving benchmark in docs/serving.md)."""
 
     def __init__(self, config: dict):
         import ray

@@ -3,7 +3,7 @@
 `vdgray.cli.COMMANDS`, `vdgray.pipeline.STAGES`, the job groups that `vdgray.jobs` runs and
 `vdgray submit` offers, and the scripts under `jobs/` are all built from these rows, so a
 stage is added (or renamed) in one place. `tests/unit/stages/test_stage_table.py` checks the table
-against the README and against `jobs/`; `python -m vdgray.stages.table --write-jobs` rewrites
+against docs/pipeline.md, docs/commands.md and `jobs/`; `python -m vdgray.stages.table --write-jobs` rewrites
 the job scripts from it.
 """
 
@@ -84,7 +84,7 @@ STAGE_TABLE: tuple[Stage, ...] = (
           None, None),
 )
 
-# In the README's order. Stage commands first, then the tools around them.
+# In docs/commands.md's order. Stage commands first, then the tools around them.
 COMMAND_TABLE: tuple[Command, ...] = (
     Command("synth", "vdgray.stages.synth:command", "Write a synthetic CIR world to a URI."),
     Command("train-encoder", "vdgray.stages.train_encoder:command",

@@ -2,7 +2,7 @@
 
 The encoder, VDG and CIR trainers each build a `TorchTrainer` the same way: checkpoints under
 a storage URI (local or s3://) in a run named after the output, `FailureConfig` retries with
-the health-check tolerances of `TrainRunConfig` (README "Training through failures"), and
+the health-check tolerances of `TrainRunConfig` (docs/clusters.md, "Training through failures"), and
 a re-run with the same name resuming from the latest checkpoint. `fit` lets a worker's user
 error (a `VdgrayError` under Ray's wrapper) through as that error, one line; any other
 failure keeps Ray's error, whose text holds the worker's traceback, noted with the run to

@@ -1,4 +1,4 @@
-"""The stage table is the one list of stages: the CLI, the pipeline, jobs/ and the README agree."""
+"""The stage table is the one list of stages: the CLI, the pipeline, jobs/ and docs/pipeline.md agree."""
 
 import re
 
@@ -8,7 +8,7 @@ from vdgray.cli import COMMANDS
 from vdgray.pipeline import JOB_GROUPS, STAGES
 from vdgray.stages import table
 
-README = ROOT / "README.md"
+PIPELINE_DOC = ROOT / "docs" / "pipeline.md"
 
 
 def test_each_stage_and_command_is_named_once():
@@ -45,8 +45,8 @@ def test_job_groups_are_the_multi_stage_jobs():
     assert all(j in STAGES for j in single)
 
 
-def test_readme_pipeline_table_lists_the_stages_in_order_with_their_outputs():
-    block = README.read_text().split("## The pipeline")[1].split("\n\n")[2]
+def test_the_pipeline_table_lists_the_stages_in_order_with_their_outputs():
+    block = PIPELINE_DOC.read_text().split("## The pipeline")[1].split("\n\n")[2]
     rows = [r for r in block.splitlines() if r.startswith("| `")]
     listed, outputs = [], []
     for row in rows:
