@@ -58,20 +58,28 @@ def command(size, output, num_cpus, seed, overrides):
 
 
 def write_reports(cfg: PipelineConfig) -> list[tuple[str, str]]:
-    """`vdgray report`'s pages of the run, under <output>/reports/: the triplets generate
-    wrote and the evaluation's queries; (what, URI) of each page written."""
+    """`vdgray report`'s pages of the run, under <output>/reports/: the mined pairs, the
+    triplets generate wrote, the evaluation's queries and the claim; (what, URI) of each."""
     from vdgray import storage
     from vdgray.pipeline import wiring
+    from vdgray.report.claim_page import claim_report
     from vdgray.report.eval_page import eval_report
+    from vdgray.report.pairs_page import pairs_report
     from vdgray.report.triplets import triplets_report
 
     pages = []
+    if "mine" in cfg.stages:
+        html, _ = pairs_report(uri_of(cfg, "mine"), wiring(cfg, "embed")["gallery"])
+        pages.append(("pairs", storage.join(cfg.output, "reports", "pairs.html"), html))
     if "generate" in cfg.stages:
         html, _ = triplets_report(uri_of(cfg, "generate"), wiring(cfg, "generate")["gallery"])
         pages.append(("triplets", storage.join(cfg.output, "reports", "triplets.html"), html))
     if "eval" in cfg.stages:
         html, _ = eval_report(uri_of(cfg, "eval"))
         pages.append(("eval", storage.join(cfg.output, "reports", "eval.html"), html))
+    if "cir-claim" in cfg.stages:
+        html, _ = claim_report(uri_of(cfg, "cir-claim"))
+        pages.append(("claim", storage.join(cfg.output, "reports", "claim.html"), html))
     for _, uri, html in pages:
         storage.write_text(uri, html)
     return [(what, uri) for what, uri, _ in pages]

@@ -77,6 +77,24 @@ def test_the_triplets_report_opens_offline_in_a_browser(generated, browser, tmp_
     tab.close()
 
 
+def test_the_pairs_report_shows_each_sampled_group_as_a_row_of_images(generated, browser,
+                                                                      tmp_path, capsys):
+    page = tmp_path / "pairs.html"
+    assert main(["report", "pairs", "--pairs", generated["pairs"], "--gallery",
+                 generated["gallery"], "-n", "3", "-o", str(page)]) == 0
+    # write_inputs' groups: group g holds reference g and its targets (7 per group here)
+    assert "report pairs: 3 of 6 groups (40 pairs)" in capsys.readouterr().out
+    html = page.read_text()
+    assert html.count('<div class="row">') == 3 and "&rarr;" in html
+    tab = browser.new_page(viewport={"width": 1200, "height": 800})
+    tab.goto(page.as_uri())
+    tab.wait_for_load_state("load")
+    sizes = tab.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+    assert len(sizes) >= 3 * 2 and all(w > 0 for w in sizes)
+    tab.screenshot(path=str(ARTIFACTS / "pairs-report.png"), full_page=True)
+    tab.close()
+
+
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, ray_session):
     """A tiny world's val split evaluated with a tiny CIR model."""

@@ -55,3 +55,37 @@ def eval_(eval_uri, n, queries, k, seed, size, output):
     storage.write_text(output, html)
     click.echo(f"report eval: {s['shown']} of {s['queries']:,} queries (target in the top {k} "
                f"for {s['target_in_top_k']}), {s['images']} images -> {output}")
+
+
+@command.command("pairs")
+@click.option("--pairs", required=True, help="A finished `vdgray mine` output (dir/URI).")
+@click.option("--gallery", required=True, help="The gallery the embeddings came from (folder or Parquet, dir/URI).")
+@click.option("-n", "n", default=20, show_default=True, help="Groups shown: a seeded sample.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the sample.")
+@click.option("--size", default=128, show_default=True, type=click.IntRange(16, 512),
+              help="Thumbnail size (pixels).")
+@click.option("--output", "-o", required=True, help="The page to write (.html, local or s3://).")
+def pairs(pairs, gallery, n, seed, size, output):
+    """The mined groups as rows of images, with the similarity of each mined pair."""
+    from vdgray import storage
+    from vdgray.report.pairs_page import pairs_report
+
+    if n < 1:
+        raise click.BadParameter(f"{n}: at least 1", param_hint="-n")
+    html, s = pairs_report(pairs, gallery, n=n, seed=seed, size=size)
+    storage.write_text(output, html)
+    click.echo(f"report pairs: {s['shown']} of {s['groups']:,} groups ({s['pairs']:,} pairs), "
+               f"{s['images']} images -> {output}")
+
+
+@command.command("claim")
+@click.option("--claim", required=True, help="A finished `vdgray cir-claim` output (dir/URI).")
+@click.option("--output", "-o", required=True, help="The page to write (.html, local or s3://).")
+def claim(claim, output):
+    """The claim's table and chart as one page."""
+    from vdgray import storage
+    from vdgray.report.claim_page import claim_report
+
+    html, s = claim_report(claim)
+    storage.write_text(output, html)
+    click.echo(f"report claim: {', '.join(s['variants'])} over seeds {s['seeds']} -> {output}")

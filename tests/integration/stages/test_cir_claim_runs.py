@@ -70,6 +70,14 @@ def test_claim_trains_three_variants_with_the_oracle_on_the_vdgs_pairs(world, tm
     assert doc["summary"]["oracle_triplets"]["triplets"] == len(oracle_pairs)
     again = run(cfg)  # finished: skipped, the table printed again
     assert again["skipped"] is True and "share of oracle gain" in capsys.readouterr().out
+    # `vdgray report claim`: the same table and the chart, on one offline page
+    from vdgray.cli import main
+
+    page = str(tmp_path / "claim.html")
+    assert main(["report", "claim", "--claim", out, "-o", page]) == 0
+    html = (tmp_path / "claim.html").read_text()
+    assert "share of oracle gain" in html and "gap (oracle − sup)" in html
+    assert 'src="data:image/png;base64,' in html and "http" not in html
 
 
 def test_regime_experiment_writes_its_table_plot_and_verdicts(world, tmp_path):
