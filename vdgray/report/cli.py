@@ -5,28 +5,34 @@ from __future__ import annotations
 
 import click
 
+from vdgray import storage
+
 
 @click.group("report")
 def command():
     """Look at an output: one offline HTML page with the images in it."""
 
 
+def page_options(f):
+    """--seed, --size and --output: what every page with sampled images takes."""
+    f = click.option("--output", "-o", required=True,
+                     help="The page to write (.html, local or s3://).")(f)
+    f = click.option("--size", default=128, show_default=True, type=click.IntRange(16, 512),
+                     help="Thumbnail size (pixels).")(f)
+    return click.option("--seed", default=0, show_default=True, help="Seed of the sample.")(f)
+
+
 @command.command("triplets")
 @click.option("--triplets", required=True, help="A finished `vdgray generate` output (dir/URI).")
 @click.option("--gallery", required=True, help="The gallery generate read (folder or Parquet, dir/URI).")
-@click.option("-n", "n", default=60, show_default=True, help="Triplets (and dropped pairs) shown: a seeded sample.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the sample.")
-@click.option("--size", default=128, show_default=True, type=click.IntRange(16, 512),
-              help="Thumbnail size (pixels).")
-@click.option("--output", "-o", required=True, help="The page to write (.html, local or s3://).")
+@click.option("-n", "n", default=60, show_default=True, type=click.IntRange(min=1),
+              help="Triplets (and dropped pairs) shown: a seeded sample.")
+@page_options
 def triplets(triplets, gallery, n, seed, size, output):
     """The kept triplets as reference | text | target (sortable by score), and the pairs the
     filter dropped with the reason."""
-    from vdgray import storage
     from vdgray.report.triplets import triplets_report
 
-    if n < 1:
-        raise click.BadParameter(f"{n}: at least 1", param_hint="-n")
     html, s = triplets_report(triplets, gallery, n=n, seed=seed, size=size)
     storage.write_text(output, html)
     missing = f", {s['missing_images']} not in the gallery" if s["missing_images"] else ""
@@ -37,20 +43,15 @@ def triplets(triplets, gallery, n, seed, size, output):
 
 @command.command("eval")
 @click.option("--eval", "eval_uri", required=True, help="A finished `vdgray eval` output (CIRR or world).")
-@click.option("-n", "n", default=20, show_default=True, help="Queries shown: a seeded sample.")
+@click.option("-n", "n", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Queries shown: a seeded sample.")
 @click.option("--query", "queries", multiple=True, type=int, help="Show this query id (repeatable) instead of a sample.")
 @click.option("--k", "k", default=5, show_default=True, type=click.IntRange(1, 50), help="Results shown per query.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the sample.")
-@click.option("--size", default=128, show_default=True, type=click.IntRange(16, 512),
-              help="Thumbnail size (pixels).")
-@click.option("--output", "-o", required=True, help="The page to write (.html, local or s3://).")
+@page_options
 def eval_(eval_uri, n, queries, k, seed, size, output):
     """Per query: the reference, the text, the top k with the target marked; the metrics."""
-    from vdgray import storage
     from vdgray.report.eval_page import eval_report
 
-    if n < 1:
-        raise click.BadParameter(f"{n}: at least 1", param_hint="-n")
     html, s = eval_report(eval_uri, n=n, seed=seed, k=k, queries=list(queries), size=size)
     storage.write_text(output, html)
     click.echo(f"report eval: {s['shown']} of {s['queries']:,} queries (target in the top {k} "
@@ -60,18 +61,13 @@ def eval_(eval_uri, n, queries, k, seed, size, output):
 @command.command("pairs")
 @click.option("--pairs", required=True, help="A finished `vdgray mine` output (dir/URI).")
 @click.option("--gallery", required=True, help="The gallery the embeddings came from (folder or Parquet, dir/URI).")
-@click.option("-n", "n", default=20, show_default=True, help="Groups shown: a seeded sample.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the sample.")
-@click.option("--size", default=128, show_default=True, type=click.IntRange(16, 512),
-              help="Thumbnail size (pixels).")
-@click.option("--output", "-o", required=True, help="The page to write (.html, local or s3://).")
+@click.option("-n", "n", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Groups shown: a seeded sample.")
+@page_options
 def pairs(pairs, gallery, n, seed, size, output):
     """The mined groups as rows of images, with the similarity of each mined pair."""
-    from vdgray import storage
     from vdgray.report.pairs_page import pairs_report
 
-    if n < 1:
-        raise click.BadParameter(f"{n}: at least 1", param_hint="-n")
     html, s = pairs_report(pairs, gallery, n=n, seed=seed, size=size)
     storage.write_text(output, html)
     click.echo(f"report pairs: {s['shown']} of {s['groups']:,} groups ({s['pairs']:,} pairs), "
@@ -83,7 +79,6 @@ def pairs(pairs, gallery, n, seed, size, output):
 @click.option("--output", "-o", required=True, help="The page to write (.html, local or s3://).")
 def claim(claim, output):
     """The claim's table and chart as one page."""
-    from vdgray import storage
     from vdgray.report.claim_page import claim_report
 
     html, s = claim_report(claim)

@@ -15,12 +15,11 @@ from vdgray.layout import PAIRS_STAGE, TRIPLET_ID, TRIPLETS_STAGE
 from vdgray.report.page import document, esc, seeded_sample, table
 from vdgray.report.thumbs import Thumbs
 
-FILTERED_DIR = "_filtered"  # generate's side records of removals (stages/generate/stage.py)
-
 
 def _dropped(triplets: str, doc: dict, n: int, seed: int) -> tuple[int, list[dict]]:
     """(how many were dropped, a seeded sample of them with reference, target and reason)."""
     from vdgray.stages.generate.join import read_side_records
+    from vdgray.stages.generate.stage import FILTERED_DIR
 
     removed = read_side_records(storage.join(triplets, FILTERED_DIR), TRIPLET_ID)
     picked = [removed[i] for i in seeded_sample(len(removed), n, seed)]
